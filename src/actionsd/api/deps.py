@@ -1,0 +1,69 @@
+"""Request dependencies: the application state and per-route scope checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.engine import Connection, Engine
+
+from actionsd import errors
+from actionsd.actions.service import Limits
+from actionsd.auth import tokens
+from actionsd.auth.keys import KeyStore
+from actionsd.config import Settings
+from actionsd.db.engine import transaction
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: Engine
+    keys: KeyStore
+    limits: Limits
+    # Called after a write that leaves work for the build worker.
+    wake_builder: Callable[[], None] = field(default=lambda: None)
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with transaction(self.engine, write=False) as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        with transaction(self.engine, write=True) as conn:
+            yield conn
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.actionsd
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]
+
+
+def requires(scope: str) -> Any:
+    """A route dependency: a valid bearer token carrying ``scope`` (403 otherwise)."""
+
+    def check(request: Request, state: State) -> tokens.Claims:
+        claims = tokens.verify(
+            state.keys, request.headers.get("authorization"), state.settings.domains
+        )
+        if scope not in claims.scopes:
+            raise errors.Forbidden(f"Insufficient scope, expected any of: {scope}")
+        return claims
+
+    check.required_scope = scope  # type: ignore[attr-defined]
+    return Depends(check)
+
+
+# Paging parameters shared by every list. Auth0 does not document a maximum for the
+# Actions lists; 100 is what its own tools ask for and what we allow.
+Page = Annotated[int, Query(ge=0, description="Page index of the results to return. First page is 0.")]
+PerPage = Annotated[
+    int, Query(ge=1, le=100, description="Number of results per page. Defaults to 20.")
+]

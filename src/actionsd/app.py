@@ -1,0 +1,89 @@
+"""The application factory. Nothing is created at import time: ``create_app(settings)``
+builds the engine, migrates, and wires the state in its lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from actionsd import __version__
+from actionsd.actions import views as action_views
+from actionsd.actions.service import Limits
+from actionsd.api import errors as api_errors
+from actionsd.api.deps import AppState
+from actionsd.api.ratelimit import RateLimitMiddleware, TokenBucket
+from actionsd.auth import clients
+from actionsd.auth import views as auth_views
+from actionsd.auth.keys import KeyStore
+from actionsd.bindings import service as binding_service
+from actionsd.bindings import views as binding_views
+from actionsd.builds.builder import Builder, SyntaxCheckBuilder
+from actionsd.builds.worker import BuildWorker
+from actionsd.config import Settings
+from actionsd.db import migrate
+from actionsd.db.engine import create_engine, transaction
+
+log = logging.getLogger("actionsd")
+
+
+def bootstrap(settings: Settings) -> tuple[AppState, Path | None]:
+    """Open the database, migrate it and make sure the first-start objects exist.
+    Returns the state and, on first start, the file holding the admin credentials."""
+    engine = create_engine(settings.effective_database_url)
+    migrate.upgrade(engine)
+    with transaction(engine, write=True) as conn:
+        binding_service.ensure_triggers(conn)
+        created = clients.ensure_admin(conn, settings.data_dir)
+    keys = KeyStore(engine)
+    keys.ensure_signing_key()
+    limits = Limits(
+        max_actions=settings.max_actions,
+        max_bindings_per_trigger=settings.max_bindings_per_trigger,
+        max_versions_per_action=settings.max_versions_per_action,
+    )
+    return AppState(settings=settings, engine=engine, keys=keys, limits=limits), created
+
+
+def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state, created = bootstrap(settings)
+        if created is not None:
+            log.warning("created the admin client; its credentials are in %s", created)
+        worker = BuildWorker(
+            state.engine, builder or SyntaxCheckBuilder(), settings.build_poll_seconds
+        )
+        state.wake_builder = worker.wake
+        app.state.actionsd = state
+        app.state.build_worker = worker
+        if settings.build_worker:
+            worker.start()
+        try:
+            yield
+        finally:
+            worker.stop()
+            state.engine.dispose()
+
+    app = FastAPI(
+        title="actionsd",
+        version=__version__,
+        description=(
+            "A self-hosted, Auth0-compatible Actions server: the Actions endpoints of "
+            "Auth0's Management API v2 under /api/v2, and its own token issuer."
+        ),
+        lifespan=lifespan,
+        default_response_class=api_errors.Auth0JSONResponse,
+    )
+    api_errors.install(app)
+    app.include_router(action_views.router)
+    app.include_router(binding_views.router)
+    app.include_router(auth_views.router)
+    app.add_middleware(
+        RateLimitMiddleware,
+        bucket=TokenBucket(settings.rate_limit_burst, settings.rate_limit_per_second),
+    )
+    return app

@@ -1,0 +1,216 @@
+"""A trigger's ordered bindings: read a page, or replace the whole list at once.
+
+``replace_bindings`` is the heart of the product: the submitted list, in order, becomes
+the trigger's execution order. It validates every reference first and then swaps the
+list in the same transaction, under a lock on the trigger's row, so concurrent PATCHes
+serialise and a refused PATCH leaves the previous list exactly as it was.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from actionsd import errors
+from actionsd.actions import render
+from actionsd.actions.service import Limits, deployed_versions
+from actionsd.bindings.models import BindingItemIn
+from actionsd.db.schema import actions, bindings, triggers
+from actionsd.triggers import catalog
+from actionsd.util import envelope, fmt_ts, new_id, now_ns
+
+
+def ensure_triggers(conn: Connection) -> None:
+    """Create the lock row of every trigger id the API accepts (idempotent)."""
+    present = {r.id for r in conn.execute(sa.select(triggers.c.id))}
+    missing = [{"id": t, "revision": 0} for t in catalog.TRIGGER_IDS if t not in present]
+    if missing:
+        conn.execute(triggers.insert(), missing)
+
+
+def _render(rows: list[Row[Any]], action_rows: dict[str, Row[Any]], conn: Connection) -> list[Any]:
+    deployed = deployed_versions(conn, list(action_rows.values()))
+    out = []
+    for b in rows:
+        a = action_rows[b.action_id]
+        out.append(
+            {
+                "id": b.id,
+                "trigger_id": b.trigger_id,
+                "action": render.bound_action(a, deployed.get(a.deployed_version_id)),
+                "created_at": fmt_ts(b.created_at),
+                "updated_at": fmt_ts(b.updated_at),
+                "display_name": b.display_name,
+            }
+        )
+    return out
+
+
+def _actions_by_id(conn: Connection, ids: set[str]) -> dict[str, Row[Any]]:
+    if not ids:
+        return {}
+    return {a.id: a for a in conn.execute(sa.select(actions).where(actions.c.id.in_(ids)))}
+
+
+def revision(conn: Connection, trigger_id: str) -> int:
+    stmt = sa.select(triggers.c.revision).where(triggers.c.id == trigger_id)
+    return int(conn.execute(stmt).scalar_one_or_none() or 0)
+
+
+def list_bindings(conn: Connection, trigger_id: str, *, page: int, per_page: int) -> dict[str, Any]:
+    where = bindings.c.trigger_id == trigger_id
+    total = conn.execute(sa.select(sa.func.count()).select_from(bindings).where(where))
+    rows = list(
+        conn.execute(
+            sa.select(bindings)
+            .where(where)
+            .order_by(bindings.c.position)
+            .limit(per_page)
+            .offset(page * per_page)
+        )
+    )
+    items = _render(rows, _actions_by_id(conn, {r.action_id for r in rows}), conn)
+    return envelope("bindings", items, total=total.scalar_one(), page=page, per_page=per_page)
+
+
+def replace_bindings(
+    conn: Connection,
+    trigger_id: str,
+    items: list[BindingItemIn],
+    limits: Limits,
+    *,
+    expected_revision: int | None = None,
+) -> dict[str, Any]:
+    policy = catalog.binding_policy(trigger_id)
+    if policy == catalog.ENTITY_BOUND:
+        raise errors.BusinessRule(
+            f"Tenants cannot manage the bindings of the entity-bound trigger '{trigger_id}'."
+        )
+    if len(items) > limits.max_bindings_per_trigger:
+        raise errors.InvalidBody(
+            f"Payload validation error: 'Array is too long ({len(items)}), maximum "
+            f"{limits.max_bindings_per_trigger}' on property bindings."
+        )
+    # Lock the trigger: concurrent replacements of one list run one after the other.
+    current_revision = conn.execute(
+        sa.select(triggers.c.revision).where(triggers.c.id == trigger_id).with_for_update()
+    ).scalar_one()
+    if expected_revision is not None and expected_revision != current_revision:
+        raise errors.PreconditionFailed(
+            "The bindings of this trigger changed since they were read (If-Match failed)."
+        )
+    existing = {
+        b.id: b for b in conn.execute(sa.select(bindings).where(bindings.c.trigger_id == trigger_id))
+    }
+    resolved = _resolve(conn, trigger_id, items, existing)
+
+    now = now_ns()
+    new_rows = []
+    for position, (item, action, kept) in enumerate(resolved):
+        if kept is not None:
+            secrets = kept.secrets if item.secrets is None else _secrets(item, now)
+            display_name = item.display_name or kept.display_name
+            new_rows.append(
+                {
+                    "id": kept.id,
+                    "created_at": kept.created_at,
+                    "display_name": display_name,
+                    "secrets": secrets,
+                }
+            )
+        else:
+            new_rows.append(
+                {
+                    "id": new_id(),
+                    "created_at": now,
+                    "display_name": item.display_name or action.name,
+                    "secrets": _secrets(item, now) if item.secrets else [],
+                }
+            )
+        new_rows[-1].update(
+            trigger_id=trigger_id, position=position, action_id=action.id, updated_at=now
+        )
+    conn.execute(bindings.delete().where(bindings.c.trigger_id == trigger_id))
+    if new_rows:
+        conn.execute(bindings.insert(), new_rows)
+    conn.execute(
+        triggers.update().where(triggers.c.id == trigger_id).values(revision=current_revision + 1)
+    )
+    rows = list(
+        conn.execute(
+            sa.select(bindings).where(bindings.c.trigger_id == trigger_id).order_by(bindings.c.position)
+        )
+    )
+    action_rows = {action.id: action for _, action, _ in resolved}
+    return {"bindings": _render(rows, action_rows, conn)}
+
+
+def _secrets(item: BindingItemIn, now: int) -> list[dict[str, Any]]:
+    return [{"name": s.name, "value": s.value or "", "updated_at": now} for s in item.secrets or []]
+
+
+def _resolve(
+    conn: Connection,
+    trigger_id: str,
+    items: list[BindingItemIn],
+    existing: dict[str, Row[Any]],
+) -> list[tuple[BindingItemIn, Row[Any], Row[Any] | None]]:
+    """Every ref, resolved to (item, action row, kept binding or None), or the first
+    error. Nothing is written here."""
+    by_id = {i.ref.value for i in items if i.ref.type == "action_id"}
+    by_name = {i.ref.value for i in items if i.ref.type == "action_name"}
+    kept_action_ids = {existing[i.ref.value].action_id for i in items
+                       if i.ref.type == "binding_id" and i.ref.value in existing}
+    found = list(
+        conn.execute(
+            sa.select(actions).where(
+                sa.or_(
+                    actions.c.id.in_(by_id | kept_action_ids),
+                    actions.c.name.in_(by_name),
+                )
+            )
+        )
+    ) if (by_id or by_name or kept_action_ids) else []
+    action_by_id = {a.id: a for a in found}
+    action_by_name = {a.name: a for a in found}
+
+    result: list[tuple[BindingItemIn, Row[Any], Row[Any] | None]] = []
+    seen_actions: set[str] = set()
+    seen_bindings: set[str] = set()
+    for index, item in enumerate(items):
+        ref = item.ref
+        where = f"bindings[{index}]"
+        kept: Row[Any] | None = None
+        if ref.type == "binding_id":
+            kept = existing.get(ref.value)
+            if kept is None:
+                raise errors.BusinessRule(
+                    f"The binding '{ref.value}' referenced by {where} is not bound to "
+                    f"the trigger '{trigger_id}'."
+                )
+            if ref.value in seen_bindings:
+                raise errors.BusinessRule(f"The binding '{ref.value}' is referenced twice.")
+            seen_bindings.add(ref.value)
+            action = action_by_id[kept.action_id]
+        else:
+            candidate = (action_by_id if ref.type == "action_id" else action_by_name).get(ref.value)
+            if candidate is None:
+                kind = "id" if ref.type == "action_id" else "name"
+                raise errors.NotFound(
+                    f"The action with {kind} '{ref.value}' referenced by {where} does not exist."
+                )
+            action = candidate
+        if action.trigger_id != trigger_id:
+            raise errors.BusinessRule(errors.BINDING_INCOMPATIBLE)
+        if action.deployed_version_id is None:
+            raise errors.BusinessRule(errors.BINDING_NOT_DEPLOYED)
+        if action.id in seen_actions:
+            raise errors.BusinessRule(
+                f"The action '{action.name}' is bound twice ({where}); an action can be "
+                "bound to a trigger only once."
+            )
+        seen_actions.add(action.id)
+        result.append((item, action, kept))
+    return result

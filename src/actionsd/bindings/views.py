@@ -1,0 +1,134 @@
+"""HTTP routes of triggers, bindings and executions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Response
+from pydantic import BaseModel
+
+from actionsd import errors
+from actionsd.actions.models import TriggerId
+from actionsd.api.deps import Page, PerPage, State, requires
+from actionsd.bindings import service
+from actionsd.bindings.models import BindingListOut, UpdateBindingsIn, UpdatedBindingsOut
+from actionsd.triggers.catalog import CATALOG
+
+router = APIRouter(prefix="/api/v2/actions", tags=["triggers"])
+OUT = {"response_model_exclude_none": True}
+TriggerPath = Annotated[TriggerId, Path(description="An actions extensibility point.")]
+
+
+class CompatibleTriggerOut(BaseModel):
+    id: str
+    version: str
+
+
+class TriggerOut(BaseModel):
+    id: str
+    version: str
+    status: str
+    runtimes: list[str]
+    default_runtime: str | None = None
+    compatible_triggers: list[CompatibleTriggerOut]
+    binding_policy: str
+
+
+class TriggerListOut(BaseModel):
+    triggers: list[TriggerOut]
+
+
+class ExecutionOut(BaseModel):
+    id: str
+    trigger_id: str
+    status: str
+    results: list[dict[str, Any]]
+    created_at: str
+    updated_at: str
+
+
+def _etag(revision: int) -> str:
+    return f'"{revision}"'
+
+
+@router.get(
+    "/triggers",
+    response_model=TriggerListOut,
+    operation_id="get_triggers",
+    dependencies=[requires("read:actions")],
+    **OUT,
+)
+def list_triggers() -> Any:
+    """Retrieve the set of triggers currently available within actions (no paging)."""
+    return {"triggers": [t.as_json() for t in CATALOG]}
+
+
+@router.get(
+    "/triggers/{triggerId}/bindings",
+    response_model=BindingListOut,
+    operation_id="get_bindings",
+    dependencies=[requires("read:actions")],
+    **OUT,
+)
+def list_bindings(
+    state: State,
+    response: Response,
+    triggerId: TriggerPath,  # noqa: N803
+    page: Page = 0,
+    per_page: PerPage = 20,
+) -> Any:
+    """Retrieve the actions bound to a trigger, in the order in which they execute.
+
+    The ``ETag`` names the list's revision; send it back as ``If-Match`` on PATCH to
+    refuse (412) a replacement of a list that changed since (an actionsd extension)."""
+    with state.read() as conn:
+        result = service.list_bindings(conn, triggerId, page=page, per_page=per_page)
+        response.headers["ETag"] = _etag(service.revision(conn, triggerId))
+    return result
+
+
+@router.patch(
+    "/triggers/{triggerId}/bindings",
+    response_model=UpdatedBindingsOut,
+    operation_id="patch_bindings",
+    dependencies=[requires("update:actions")],
+    **OUT,
+)
+def replace_bindings(
+    state: State,
+    response: Response,
+    triggerId: TriggerPath,  # noqa: N803
+    body: UpdateBindingsIn,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Any:
+    """Replace the whole ordered list of actions bound to a trigger, atomically."""
+    expected = _parse_if_match(if_match)
+    with state.write() as conn:
+        result = service.replace_bindings(
+            conn, triggerId, body.bindings, state.limits, expected_revision=expected
+        )
+        response.headers["ETag"] = _etag(service.revision(conn, triggerId))
+    return result
+
+
+def _parse_if_match(value: str | None) -> int | None:
+    if value is None or value.strip() == "*":
+        return None
+    tag = value.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise errors.PreconditionFailed("If-Match must be an ETag returned by GET bindings.")
+    return int(tag)
+
+
+@router.get(
+    "/executions/{id}",
+    response_model=ExecutionOut,
+    operation_id="get_execution",
+    dependencies=[requires("read:actions")],
+    **OUT,
+)
+def read_execution(id: str) -> Any:
+    """Retrieve an execution record. Executions arrive with the runtime; until then
+    every id is unknown, as Auth0 answers for an expired one."""
+    del id
+    raise errors.NotFound(errors.EXECUTION_NOT_FOUND)

@@ -1,0 +1,183 @@
+"""The ``actionsd`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from actionsd.config import Settings, default_data_dir
+
+app = typer.Typer(
+    help="actionsd: a self-hosted, Auth0-compatible Actions server.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+SERVER_FILE = "server.json"
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="ACTIONSD_DATA_DIR",
+        help=f"Where the database, keys and certificates live [default: {default_data_dir()}].",
+    ),
+]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        envvar="ACTIONSD_DATABASE_URL",
+        help="SQLAlchemy URL; e.g. postgresql://user:pw@host/db. Default: SQLite in the data dir.",
+    ),
+]
+
+
+def _settings(**values: object) -> Settings:
+    return Settings(**{k: v for k, v in values.items() if v is not None})
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="ACTIONSD_HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="ACTIONSD_PORT", help="Port to listen on.")] = 8443,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    no_tls: Annotated[
+        bool,
+        typer.Option(
+            "--no-tls", envvar="ACTIONSD_NO_TLS", help="Serve plain HTTP (behind a TLS proxy)."
+        ),
+    ] = False,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(envvar="ACTIONSD_TLS_CERT", help="PEM certificate chain to serve instead of the local CA's."),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(envvar="ACTIONSD_TLS_KEY", help="PEM private key for --tls-cert.")
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="ACTIONSD_PUBLIC_URL",
+            help="The URL clients use, e.g. https://actions.example.com; sets token issuer and audience.",
+        ),
+    ] = None,
+    log_level: Annotated[str, typer.Option(envvar="ACTIONSD_LOG_LEVEL", help="Log level.")] = "info",
+) -> None:
+    """Start the server (HTTPS with a local CA by default, SQLite by default)."""
+    from actionsd.app import bootstrap, create_app
+    from actionsd.tls import ensure_local_tls
+
+    if (tls_cert is None) != (tls_key is None):
+        raise typer.BadParameter("--tls-cert and --tls-key go together")
+    settings = _settings(
+        host=host, port=port, data_dir=data_dir, database_url=database_url,
+        tls=not no_tls, tls_cert=tls_cert, tls_key=tls_key, public_url=public_url,
+    )
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    state, created = bootstrap(settings)
+    state.engine.dispose()
+
+    ssl: dict[str, str] = {}
+    trust_lines: list[str] = []
+    if settings.tls:
+        if settings.tls_cert and settings.tls_key:
+            ssl = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
+        else:
+            local = ensure_local_tls(settings.data_dir)
+            ssl = {"ssl_certfile": str(local.cert), "ssl_keyfile": str(local.key)}
+            trust_lines = [
+                f"export NODE_EXTRA_CA_CERTS={local.ca_cert}",
+                f"export SSL_CERT_FILE={local.ca_cert}",
+                f"export REQUESTS_CA_BUNDLE={local.ca_cert}",
+            ]
+    (settings.data_dir / SERVER_FILE).write_text(
+        json.dumps({"url": settings.effective_public_url, "domains": settings.domains}, indent=2)
+    )
+    _banner(settings, created, trust_lines)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level.lower(),
+        **ssl,  # type: ignore[arg-type]
+    )
+
+
+def _banner(settings: Settings, created: Path | None, trust_lines: list[str]) -> None:
+    url = settings.effective_public_url
+    domain = settings.domains[0]
+    lines = [
+        f"actionsd serving {url}/api/v2  (API docs: {url}/docs)",
+        f"  database: {settings.effective_database_url.split('@')[-1]}",
+        f"  SDK domain: {domain}",
+    ]
+    creds = settings.data_dir / "admin-client.json"
+    lines.append(
+        ("  admin client created; credentials (client_id/client_secret) in " if created else
+         "  admin client credentials in ") + str(creds)
+    )
+    lines.append(f"  a token for local use: actionsd token --data-dir {settings.data_dir}")
+    if trust_lines:
+        lines.append("  trust the local CA (Node and Python clients):")
+        lines += [f"    {line}" for line in trust_lines]
+    typer.echo("\n".join(lines), err=True)
+
+
+@app.command()
+def token(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    scopes: Annotated[
+        str,
+        typer.Option(envvar="ACTIONSD_TOKEN_SCOPES", help="Space-separated scopes to grant."),
+    ] = "read:actions create:actions update:actions delete:actions",
+    domain: Annotated[
+        str | None,
+        typer.Option(envvar="ACTIONSD_TOKEN_DOMAIN", help="Domain the token is for [default: the server's]."),
+    ] = None,
+) -> None:
+    """Print a fresh access token of the admin client (and nothing else) on stdout."""
+    from actionsd.app import bootstrap
+    from actionsd.auth import clients, tokens
+    from actionsd.db.engine import transaction
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    server_file = settings.data_dir / SERVER_FILE
+    domains = json.loads(server_file.read_text())["domains"] if server_file.exists() else settings.domains
+    state, _ = bootstrap(settings)
+    with transaction(state.engine, write=False) as conn:
+        client_id = clients.admin_client_id(conn)
+    assert client_id is not None
+    value = tokens.issue(
+        state.keys,
+        domain=domain or domains[0],
+        client_id=client_id,
+        scopes=scopes.split(),
+        lifetime_s=settings.token_lifetime_seconds,
+    )
+    state.engine.dispose()
+    typer.echo(value)
+
+
+@app.command("rotate-keys")
+def rotate_keys(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Start signing tokens with a new key; tokens signed by older keys stay valid."""
+    from actionsd.app import bootstrap
+
+    state, _ = bootstrap(_settings(data_dir=data_dir, database_url=database_url))
+    typer.echo(state.keys.rotate())
+    state.engine.dispose()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""Typed settings. Every field can be set from the environment as ``ACTIONSD_<NAME>``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "actionsd"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ACTIONSD_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8443
+    data_dir: Path = Field(default_factory=default_data_dir)
+    # Empty means "SQLite file actionsd.db in data_dir".
+    database_url: str = ""
+    tls: bool = True
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Public base URL the SDKs use (``https://{domain}``). Empty: derived from host/port.
+    public_url: str = ""
+    # More ``host[:port]`` names under which this server is reached; tokens are issued for
+    # and accepted from each (Auth0 tenants have one domain, a laptop has several names).
+    extra_domains: list[str] = Field(default_factory=list)
+
+    token_lifetime_seconds: int = 86400
+
+    # Token bucket for the Management API (Auth0 sends x-ratelimit-* on every response).
+    rate_limit_burst: int = 10000
+    rate_limit_per_second: float = 10000.0
+
+    # Limits from Auth0's entity-limit policy, raisable for load tests.
+    max_actions: int = 100
+    max_bindings_per_trigger: int = 20
+    max_versions_per_action: int = 50
+
+    # Background build worker (tests that step builds by hand turn it off).
+    build_worker: bool = True
+    build_poll_seconds: float = 0.5
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_postgres(cls, value: str) -> str:
+        if value.startswith("postgres://"):
+            value = "postgresql://" + value.removeprefix("postgres://")
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'actionsd.db'}"
+
+    @property
+    def effective_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.tls else "http"
+        host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0", "::", "::1") else self.host
+        return f"{scheme}://{host}:{self.port}"
+
+    @property
+    def domains(self) -> list[str]:
+        """Every ``host[:port]`` this server answers for, the public one first."""
+        primary = self.effective_public_url.split("://", 1)[1]
+        names = [primary]
+        if not self.public_url:
+            names.append(f"127.0.0.1:{self.port}")
+        names.extend(self.extra_domains)
+        return list(dict.fromkeys(names))
