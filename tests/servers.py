@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -143,7 +145,9 @@ class CliServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"actionsd serve exited:\n{self.log.read_text()}")
             try:
-                verify: Any = str(self.ca_file) if scheme == "https" else False
+                verify: Any = (
+                    ssl.create_default_context(cafile=str(self.ca_file)) if scheme == "https" else False
+                )
                 httpx.get(f"{scheme}://{self.domain}/.well-known/jwks.json", verify=verify, timeout=2)
                 return self
             except (httpx.HTTPError, OSError):
@@ -152,12 +156,15 @@ class CliServer:
 
     def stop(self, sig: int | None = None) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            if sig is None:
-                self.proc.terminate()
-            else:
-                self.proc.send_signal(sig)
+            self.proc.send_signal(sig if sig is not None else signal.SIGTERM)
             try:
-                self.proc.wait(timeout=15)
+                self.proc.wait(timeout=1)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                # Clients of the tests may hold keep-alive connections open: SIGINT
+                # after a stop signal is uvicorn's "stop now".
+                self.proc.send_signal(signal.SIGINT)
+                try:
+                    self.proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -96,17 +97,34 @@ def serve(
                 f"export SSL_CERT_FILE={local.ca_cert}",
                 f"export REQUESTS_CA_BUNDLE={local.ca_cert}",
             ]
-    (settings.data_dir / SERVER_FILE).write_text(
-        json.dumps({"url": settings.effective_public_url, "domains": settings.domains}, indent=2)
-    )
+    _write_server_file(settings)
     _banner(settings, created, trust_lines)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=log_level.lower(),
+        # Idle keep-alive connections must not hold a stop up for long.
+        timeout_graceful_shutdown=5,
         **ssl,  # type: ignore[arg-type]
     )
+
+
+def _write_server_file(settings: Settings) -> None:
+    """What ``actionsd token`` needs to mint tokens this server accepts: its domains and
+    its database (the URL may hold a password, so the file is the owner's only)."""
+    path = settings.data_dir / SERVER_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(
+            {
+                "url": settings.effective_public_url,
+                "domains": settings.domains,
+                "database_url": settings.database_url,
+            },
+            fh,
+            indent=2,
+        )
 
 
 def _banner(settings: Settings, created: Path | None, trust_lines: list[str]) -> None:
@@ -149,7 +167,10 @@ def token(
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
     server_file = settings.data_dir / SERVER_FILE
-    domains = json.loads(server_file.read_text())["domains"] if server_file.exists() else settings.domains
+    recorded = json.loads(server_file.read_text()) if server_file.exists() else {}
+    if database_url is None and recorded.get("database_url"):
+        settings = settings.model_copy(update={"database_url": recorded["database_url"]})
+    domains = recorded.get("domains") or settings.domains
     state, _ = bootstrap(settings)
     with transaction(state.engine, write=False) as conn:
         client_id = clients.admin_client_id(conn)
