@@ -32,7 +32,9 @@ def create_action(
     return result
 
 
-def wait_status(api: httpx.Client, action_id: str, wanted: tuple[str, ...] = ("built", "failed")) -> dict[str, Any]:
+def wait_status(
+    api: httpx.Client, action_id: str, wanted: tuple[str, ...] = ("built", "failed")
+) -> dict[str, Any]:
     deadline = time.monotonic() + 20
     while True:
         action: dict[str, Any] = api.get(f"/actions/actions/{action_id}").json()

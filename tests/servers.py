@@ -132,8 +132,15 @@ class CliServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "ACTIONSD_BUILD_POLL_SECONDS": "0.05"}
         cmd = [
-            sys.executable, "-m", "actionsd.cli", "serve",
-            "--port", str(self.port), "--data-dir", str(self.data_dir), *self.extra,
+            sys.executable,
+            "-m",
+            "actionsd.cli",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            *self.extra,
         ]
         if self.database_url:
             cmd += ["--database-url", self.database_url]
@@ -146,9 +153,13 @@ class CliServer:
                 raise RuntimeError(f"actionsd serve exited:\n{self.log.read_text()}")
             try:
                 verify: Any = (
-                    ssl.create_default_context(cafile=str(self.ca_file)) if scheme == "https" else False
+                    ssl.create_default_context(cafile=str(self.ca_file))
+                    if scheme == "https"
+                    else False
                 )
-                httpx.get(f"{scheme}://{self.domain}/.well-known/jwks.json", verify=verify, timeout=2)
+                httpx.get(
+                    f"{scheme}://{self.domain}/.well-known/jwks.json", verify=verify, timeout=2
+                )
                 return self
             except (httpx.HTTPError, OSError):
                 time.sleep(0.1)

@@ -38,14 +38,25 @@ def claims(server: InProcessServer, **changes: Any) -> dict[str, Any]:
     return {k: v for k, v in base.items() if v is not None}
 
 
-def signed(server: InProcessServer, payload: dict[str, Any], key: RSAKey | None = None, kid: str | None = None) -> str:
+def signed(
+    server: InProcessServer,
+    payload: dict[str, Any],
+    key: RSAKey | None = None,
+    kid: str | None = None,
+) -> str:
     real_kid, real_key = server.state.keys.signing_key()
-    return jwt.encode({"alg": "RS256", "kid": kid or real_kid}, payload, key or real_key, algorithms=["RS256"])
+    return jwt.encode(
+        {"alg": "RS256", "kid": kid or real_kid}, payload, key or real_key, algorithms=["RS256"]
+    )
 
 
-def call(server: InProcessServer, token: str | None, method: str = "GET", path: str = "/actions/actions") -> httpx.Response:
+def call(
+    server: InProcessServer, token: str | None, method: str = "GET", path: str = "/actions/actions"
+) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-    return httpx.request(method, server.url + "/api/v2" + path, headers=headers, json={} if method != "GET" else None)
+    return httpx.request(
+        method, server.url + "/api/v2" + path, headers=headers, json={} if method != "GET" else None
+    )
 
 
 def assert_401(response: httpx.Response, message: str) -> None:
@@ -60,23 +71,33 @@ def test_valid_token_passes(server: InProcessServer) -> None:
 
 def test_missing_and_malformed_headers(server: InProcessServer) -> None:
     assert_401(call(server, None), "Missing authentication")
-    response = httpx.get(server.url + "/api/v2/actions/actions", headers={"Authorization": "Basic abc"})
+    response = httpx.get(
+        server.url + "/api/v2/actions/actions", headers={"Authorization": "Basic abc"}
+    )
     assert_401(response, "Bad HTTP authentication header format")
     assert_401(call(server, "not.a.jwt"), "Invalid token")
 
 
 ATTACKS = {
-    "expired": lambda s: signed(s, claims(s, exp=int(time.time()) - 10, iat=int(time.time()) - 700)),
+    "expired": lambda s: signed(
+        s, claims(s, exp=int(time.time()) - 10, iat=int(time.time()) - 700)
+    ),
     "wrong-issuer": lambda s: signed(s, claims(s, iss="https://evil.example/")),
     "no-exp": lambda s: signed(s, claims(s, exp=None)),
     "not-yet-valid": lambda s: signed(s, claims(s, nbf=int(time.time()) + 3600)),
-    "foreign-key-same-kid": lambda s: signed(s, claims(s), key=RSAKey.generate_key(2048, private=True)),
-    "unknown-kid": lambda s: signed(s, claims(s), key=RSAKey.generate_key(2048, private=True), kid="nope"),
+    "foreign-key-same-kid": lambda s: signed(
+        s, claims(s), key=RSAKey.generate_key(2048, private=True)
+    ),
+    "unknown-kid": lambda s: signed(
+        s, claims(s), key=RSAKey.generate_key(2048, private=True), kid="nope"
+    ),
 }
 
 
 @pytest.mark.parametrize("attack", sorted(ATTACKS))
-def test_forged_or_stale_tokens_are_refused(server: InProcessServer, api: httpx.Client, attack: str) -> None:
+def test_forged_or_stale_tokens_are_refused(
+    server: InProcessServer, api: httpx.Client, attack: str
+) -> None:
     token = ATTACKS[attack](server)
     response = call(server, token, "POST", "/actions/actions")
     assert response.status_code == 401, response.text
@@ -96,7 +117,10 @@ def test_bad_signature_message(server: InProcessServer) -> None:
 def test_tampered_payload(server: InProcessServer) -> None:
     header, _, signature = signed(server, claims(server, scope="read:actions")).split(".")
     forged = b64(json.dumps(claims(server)).encode())
-    assert_401(call(server, f"{header}.{forged}.{signature}"), "Invalid signature received for JSON Web Token validation")
+    assert_401(
+        call(server, f"{header}.{forged}.{signature}"),
+        "Invalid signature received for JSON Web Token validation",
+    )
 
 
 def test_alg_none_is_refused(server: InProcessServer) -> None:
@@ -133,7 +157,9 @@ def test_token_for_another_audience(server: InProcessServer) -> None:
         ("GET", "/actions/executions/abc", "read:actions"),
     ],
 )
-def test_each_route_requires_its_scope(server: InProcessServer, method: str, path: str, scope: str) -> None:
+def test_each_route_requires_its_scope(
+    server: InProcessServer, method: str, path: str, scope: str
+) -> None:
     others = [s for s in ALL_SCOPES if s != scope]
     response = call(server, server.token(others), method, path)
     assert response.status_code == 403
@@ -166,14 +192,23 @@ def token_request(server: InProcessServer, form: bool, **fields: str) -> httpx.R
 def test_client_credentials_grant(server: InProcessServer, form: bool) -> None:
     creds = json.loads((server.settings.data_dir / "admin-client.json").read_text())
     audience = f"https://{server.settings.domains[0]}/api/v2/"
-    response = token_request(server, form, grant_type="client_credentials", audience=audience, **creds)
+    response = token_request(
+        server, form, grant_type="client_credentials", audience=audience, **creds
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] > 0
     assert body["scope"].split() == list(ALL_SCOPES)
     assert call(server, body["access_token"]).status_code == 200
 
-    narrowed = token_request(server, form, grant_type="client_credentials", audience=audience, scope="read:actions", **creds).json()
+    narrowed = token_request(
+        server,
+        form,
+        grant_type="client_credentials",
+        audience=audience,
+        scope="read:actions",
+        **creds,
+    ).json()
     assert narrowed["scope"] == "read:actions"
     assert call(server, narrowed["access_token"], "POST", "/actions/actions").status_code == 403
 
@@ -181,10 +216,22 @@ def test_client_credentials_grant(server: InProcessServer, form: bool) -> None:
 def test_token_endpoint_refusals(server: InProcessServer) -> None:
     creds = json.loads((server.settings.data_dir / "admin-client.json").read_text())
     audience = f"https://{server.settings.domains[0]}/api/v2/"
-    wrong = token_request(server, False, grant_type="client_credentials", audience=audience, client_id=creds["client_id"], client_secret="nope")
+    wrong = token_request(
+        server,
+        False,
+        grant_type="client_credentials",
+        audience=audience,
+        client_id=creds["client_id"],
+        client_secret="nope",
+    )
     assert wrong.status_code == 401 and wrong.json()["error"] == "access_denied"
-    other = token_request(server, False, grant_type="client_credentials", audience="https://x/api/v2/", **creds)
-    assert other.status_code == 403 and other.json() == {"error": "access_denied", "error_description": "Service not found: https://x/api/v2/"}
+    other = token_request(
+        server, False, grant_type="client_credentials", audience="https://x/api/v2/", **creds
+    )
+    assert other.status_code == 403 and other.json() == {
+        "error": "access_denied",
+        "error_description": "Service not found: https://x/api/v2/",
+    }
     grant = token_request(server, False, grant_type="password", audience=audience, **creds)
     assert grant.status_code == 403 and grant.json()["error"] == "unsupported_grant_type"
 

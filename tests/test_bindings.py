@@ -24,7 +24,11 @@ def names(api: httpx.Client, trigger: str = "post-login") -> list[str]:
 
 
 def snapshot(api: httpx.Client, trigger: str = "post-login") -> list[dict[str, Any]]:
-    return list(api.get(f"/actions/triggers/{trigger}/bindings", params={"per_page": 100}).json()["bindings"])
+    return list(
+        api.get(f"/actions/triggers/{trigger}/bindings", params={"per_page": 100}).json()[
+            "bindings"
+        ]
+    )
 
 
 @pytest.fixture
@@ -33,24 +37,43 @@ def three(api: httpx.Client) -> list[dict[str, Any]]:
 
 
 def test_bind_in_order_with_each_ref_type(api: httpx.Client, three: list[dict[str, Any]]) -> None:
-    one, two, three_ = three
-    response = patch_bindings(api, "post-login", [by_id(one["id"]), by_name("two"), by_id(three_["id"], display_name="Third")])
+    one, _, three_ = three
+    response = patch_bindings(
+        api,
+        "post-login",
+        [by_id(one["id"]), by_name("two"), by_id(three_["id"], display_name="Third")],
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert set(body) == {"bindings"}, "PATCH answers with the list only"
     assert [b["display_name"] for b in body["bindings"]] == ["one", "two", "Third"]
     binding = body["bindings"][0]
-    assert set(binding) == {"id", "trigger_id", "action", "created_at", "updated_at", "display_name"}
+    assert set(binding) == {
+        "id",
+        "trigger_id",
+        "action",
+        "created_at",
+        "updated_at",
+        "display_name",
+    }
     assert binding["trigger_id"] == "post-login"
     assert set(binding["action"]) == {
-        "id", "name", "supported_triggers", "created_at", "updated_at", "all_changes_deployed",
-        "current_version", "deployed_version",
+        "id",
+        "name",
+        "supported_triggers",
+        "created_at",
+        "updated_at",
+        "all_changes_deployed",
+        "current_version",
+        "deployed_version",
     }
     assert "secrets" not in binding["action"] and "code" not in binding["action"]
 
     # Reorder by binding id: ids and creation times survive, the order is the new one.
     ids = [b["id"] for b in body["bindings"]]
-    reordered = patch_bindings(api, "post-login", [by_binding(ids[2]), by_binding(ids[0]), by_binding(ids[1])]).json()
+    reordered = patch_bindings(
+        api, "post-login", [by_binding(ids[2]), by_binding(ids[0]), by_binding(ids[1])]
+    ).json()
     assert [b["id"] for b in reordered["bindings"]] == [ids[2], ids[0], ids[1]]
     assert [b["display_name"] for b in reordered["bindings"]] == ["Third", "one", "two"]
     assert reordered["bindings"][1]["created_at"] == body["bindings"][0]["created_at"]
@@ -65,13 +88,18 @@ def test_empty_list_unbinds_everything(api: httpx.Client, three: list[dict[str, 
     patch_bindings(api, "post-login", [by_id(a["id"]) for a in three])
     response = patch_bindings(api, "post-login", [])
     assert response.json() == {"bindings": []}
-    assert api.get("/actions/triggers/post-login/bindings").json() == {"bindings": [], "per_page": 20}
+    assert api.get("/actions/triggers/post-login/bindings").json() == {
+        "bindings": [],
+        "per_page": 20,
+    }
 
 
 def test_remove_one_keeps_the_rest(api: httpx.Client, three: list[dict[str, Any]]) -> None:
     """The Auth0 Dashboard removes an action by PATCHing the survivors as binding ids
     without display names; the survivors keep their names."""
-    body = patch_bindings(api, "post-login", [by_id(a["id"], display_name=f"B-{a['name']}") for a in three]).json()
+    body = patch_bindings(
+        api, "post-login", [by_id(a["id"], display_name=f"B-{a['name']}") for a in three]
+    ).json()
     survivors = [body["bindings"][0]["id"], body["bindings"][2]["id"]]
     after = patch_bindings(api, "post-login", [by_binding(i) for i in survivors]).json()
     assert [b["display_name"] for b in after["bindings"]] == ["B-one", "B-three"]
@@ -80,16 +108,41 @@ def test_remove_one_keeps_the_rest(api: httpx.Client, three: list[dict[str, Any]
 @pytest.mark.parametrize(
     ("make_refs", "status", "message"),
     [
-        (lambda a, u, o: [by_id(a["id"]), by_id("00000000-0000-4000-8000-00000000dead")], 404, "does not exist"),
+        (
+            lambda a, u, o: [by_id(a["id"]), by_id("00000000-0000-4000-8000-00000000dead")],
+            404,
+            "does not exist",
+        ),
         (lambda a, u, o: [by_id(a["id"]), by_name("no such action")], 404, "does not exist"),
-        (lambda a, u, o: [by_id(a["id"]), by_binding("00000000-0000-4000-8000-00000000beef")], 400, "is not bound"),
-        (lambda a, u, o: [by_id(a["id"]), by_id(u["id"])], 400, "Trying to create a binding for an action that has not been deployed yet"),
-        (lambda a, u, o: [by_id(a["id"]), by_id(o["id"])], 400, "Trying to create a binding between an incompatible action and trigger."),
+        (
+            lambda a, u, o: [by_id(a["id"]), by_binding("00000000-0000-4000-8000-00000000beef")],
+            400,
+            "is not bound",
+        ),
+        (
+            lambda a, u, o: [by_id(a["id"]), by_id(u["id"])],
+            400,
+            "Trying to create a binding for an action that has not been deployed yet",
+        ),
+        (
+            lambda a, u, o: [by_id(a["id"]), by_id(o["id"])],
+            400,
+            "Trying to create a binding between an incompatible action and trigger.",
+        ),
         (lambda a, u, o: [by_id(a["id"]), by_name(a["name"])], 400, "bound twice"),
     ],
-    ids=["unknown-id", "unknown-name", "unknown-binding", "not-deployed", "incompatible", "duplicate"],
+    ids=[
+        "unknown-id",
+        "unknown-name",
+        "unknown-binding",
+        "not-deployed",
+        "incompatible",
+        "duplicate",
+    ],
 )
-def test_bad_refs_change_nothing(api: httpx.Client, make_refs: Any, status: int, message: str) -> None:
+def test_bad_refs_change_nothing(
+    api: httpx.Client, make_refs: Any, status: int, message: str
+) -> None:
     a = deployed_action(api, "bound")
     keep = deployed_action(api, "kept")
     undeployed = create_action(api, "draft-only")
@@ -125,27 +178,49 @@ def test_entity_bound_triggers_refuse_patch_but_list_empty(api: httpx.Client) ->
     response = patch_bindings(api, "custom-token-exchange", [])
     assert response.status_code == 400
     assert "entity-bound" in error(response)["message"]
-    assert api.get("/actions/triggers/custom-token-exchange/bindings").json() == {"bindings": [], "per_page": 20}
+    assert api.get("/actions/triggers/custom-token-exchange/bindings").json() == {
+        "bindings": [],
+        "per_page": 20,
+    }
 
 
 def test_wrong_shape_is_invalid_body(api: httpx.Client) -> None:
-    response = api.patch("/actions/triggers/post-login/bindings", json={"bindings": [{"id_type": "action_id", "id_value": "x"}]})
+    response = api.patch(
+        "/actions/triggers/post-login/bindings",
+        json={"bindings": [{"id_type": "action_id", "id_value": "x"}]},
+    )
     assert response.status_code == 400
     body = error(response)
     assert body["errorCode"] == "invalid_body"
     assert body["message"].startswith("Payload validation error: ")
-    bad_type = api.patch("/actions/triggers/post-login/bindings", json={"bindings": [{"ref": {"type": "action_slug", "value": "x"}}]})
-    assert error(bad_type)["message"] == "Payload validation error: 'No enum match for: \"action_slug\"' on property bindings[0].ref.type."
+    bad_type = api.patch(
+        "/actions/triggers/post-login/bindings",
+        json={"bindings": [{"ref": {"type": "action_slug", "value": "x"}}]},
+    )
+    assert (
+        error(bad_type)["message"]
+        == "Payload validation error: 'No enum match for: \"action_slug\"' on property bindings[0].ref.type."
+    )
 
 
 def test_paging_envelope_and_zero_omission(api: httpx.Client, three: list[dict[str, Any]]) -> None:
     patch_bindings(api, "post-login", [by_id(a["id"]) for a in three])
-    first = api.get("/actions/triggers/post-login/bindings", params={"page": 0, "per_page": 2}).json()
+    first = api.get(
+        "/actions/triggers/post-login/bindings", params={"page": 0, "per_page": 2}
+    ).json()
     assert {k: v for k, v in first.items() if k != "bindings"} == {"total": 3, "per_page": 2}
-    second = api.get("/actions/triggers/post-login/bindings", params={"page": 1, "per_page": 2}).json()
+    second = api.get(
+        "/actions/triggers/post-login/bindings", params={"page": 1, "per_page": 2}
+    ).json()
     assert [b["display_name"] for b in second["bindings"]] == ["three"]
-    assert {k: v for k, v in second.items() if k != "bindings"} == {"total": 3, "page": 1, "per_page": 2}
-    past = api.get("/actions/triggers/post-login/bindings", params={"page": 2, "per_page": 2}).json()
+    assert {k: v for k, v in second.items() if k != "bindings"} == {
+        "total": 3,
+        "page": 1,
+        "per_page": 2,
+    }
+    past = api.get(
+        "/actions/triggers/post-login/bindings", params={"page": 2, "per_page": 2}
+    ).json()
     assert past == {"bindings": [], "page": 2, "per_page": 2}
 
 
@@ -158,7 +233,10 @@ def test_unknown_trigger_in_path(api: httpx.Client) -> None:
 def test_deploy_takes_effect_in_bound_flow_without_rebinding(api: httpx.Client) -> None:
     action = deployed_action(api, "evolving")
     patch_bindings(api, "post-login", [by_id(action["id"])])
-    api.patch(f"/actions/actions/{action['id']}", json={"code": "exports.onExecutePostLogin = async () => { /* 2 */ };"})
+    api.patch(
+        f"/actions/actions/{action['id']}",
+        json={"code": "exports.onExecutePostLogin = async () => { /* 2 */ };"},
+    )
     from tests.helpers import deploy
 
     deploy(api, action["id"])
@@ -170,9 +248,17 @@ def test_deploy_takes_effect_in_bound_flow_without_rebinding(api: httpx.Client) 
 def test_if_match_refuses_a_stale_list(api: httpx.Client, three: list[dict[str, Any]]) -> None:
     first = api.get("/actions/triggers/post-login/bindings")
     etag = first.headers["etag"]
-    ok = api.patch("/actions/triggers/post-login/bindings", json={"bindings": [by_id(three[0]["id"])]}, headers={"If-Match": etag})
+    ok = api.patch(
+        "/actions/triggers/post-login/bindings",
+        json={"bindings": [by_id(three[0]["id"])]},
+        headers={"If-Match": etag},
+    )
     assert ok.status_code == 200 and ok.headers["etag"] != etag
-    stale = api.patch("/actions/triggers/post-login/bindings", json={"bindings": [by_id(three[1]["id"])]}, headers={"If-Match": etag})
+    stale = api.patch(
+        "/actions/triggers/post-login/bindings",
+        json={"bindings": [by_id(three[1]["id"])]},
+        headers={"If-Match": etag},
+    )
     assert stale.status_code == 412
     assert error(stale)["error"] == "Precondition Failed"
     assert names(api) == ["one"]
@@ -180,7 +266,11 @@ def test_if_match_refuses_a_stale_list(api: httpx.Client, three: list[dict[str, 
 
 def test_binding_secrets_are_never_returned(api: httpx.Client) -> None:
     action = deployed_action(api, "with-secret")
-    response = patch_bindings(api, "post-login", [by_id(action["id"], secrets=[{"name": "TOKEN", "value": "very-secret-value"}])])
+    response = patch_bindings(
+        api,
+        "post-login",
+        [by_id(action["id"], secrets=[{"name": "TOKEN", "value": "very-secret-value"}])],
+    )
     assert response.status_code == 200
     assert "very-secret-value" not in response.text
     assert "very-secret-value" not in api.get("/actions/triggers/post-login/bindings").text

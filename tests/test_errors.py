@@ -15,32 +15,89 @@ TRIGGERS = [{"id": "post-login", "version": "v3"}]
 
 
 def test_malformed_json(api: httpx.Client) -> None:
-    response = api.post("/actions/actions", content=b'{"name": ', headers={"content-type": "application/json"})
+    response = api.post(
+        "/actions/actions", content=b'{"name": ', headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
-    assert error(response) == {"statusCode": 400, "error": "Bad Request", "message": "Invalid request payload JSON format"}
+    assert error(response) == {
+        "statusCode": 400,
+        "error": "Bad Request",
+        "message": "Invalid request payload JSON format",
+    }
     assert response.headers["content-type"] == "application/json; charset=utf-8"
 
 
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"supported_triggers": TRIGGERS}, "Payload validation error: 'Missing required property: name'."),
-        ({"name": "x", "supported_triggers": TRIGGERS, "colour": "red"}, "Payload validation error: 'Additional properties not allowed: colour'."),
-        ({"name": 7, "supported_triggers": TRIGGERS}, "Payload validation error: 'Expected type string but found type integer' on property name."),
-        ({"name": "x", "supported_triggers": []}, "Payload validation error: 'Array is too short (0), minimum 1' on property supported_triggers."),
-        ({"name": "x", "supported_triggers": [{"id": "post-logout"}]}, "Payload validation error: 'No enum match for: \"post-logout\"' on property supported_triggers[0].id."),
-        ({"name": "x", "supported_triggers": TRIGGERS, "deploy": "yes"}, "Payload validation error: 'Expected type boolean but found type string' on property deploy."),
-        ({"name": "x", "supported_triggers": TRIGGERS, "code": "x" * (100 * 1024 + 1)}, "Payload validation error: 'String is too long (102401 chars), maximum 102400' on property code."),
-        ({"name": "x", "supported_triggers": TRIGGERS, "secrets": [{"name": f"S{i}", "value": "v"} for i in range(31)]}, "Payload validation error: 'Array is too long (31), maximum 30' on property secrets."),
-        ({"name": "x", "supported_triggers": TRIGGERS, "dependencies": [{"name": f"d{i}", "version": "1"} for i in range(11)]}, "Payload validation error: 'Array is too long (11), maximum 10' on property dependencies."),
+        (
+            {"supported_triggers": TRIGGERS},
+            "Payload validation error: 'Missing required property: name'.",
+        ),
+        (
+            {"name": "x", "supported_triggers": TRIGGERS, "colour": "red"},
+            "Payload validation error: 'Additional properties not allowed: colour'.",
+        ),
+        (
+            {"name": 7, "supported_triggers": TRIGGERS},
+            "Payload validation error: 'Expected type string but found type integer' on property name.",
+        ),
+        (
+            {"name": "x", "supported_triggers": []},
+            "Payload validation error: 'Array is too short (0), minimum 1' on property supported_triggers.",
+        ),
+        (
+            {"name": "x", "supported_triggers": [{"id": "post-logout"}]},
+            "Payload validation error: 'No enum match for: \"post-logout\"' on property supported_triggers[0].id.",
+        ),
+        (
+            {"name": "x", "supported_triggers": TRIGGERS, "deploy": "yes"},
+            "Payload validation error: 'Expected type boolean but found type string' on property deploy.",
+        ),
+        (
+            {"name": "x", "supported_triggers": TRIGGERS, "code": "x" * (100 * 1024 + 1)},
+            "Payload validation error: 'String is too long (102401 chars), maximum 102400' on property code.",
+        ),
+        (
+            {
+                "name": "x",
+                "supported_triggers": TRIGGERS,
+                "secrets": [{"name": f"S{i}", "value": "v"} for i in range(31)],
+            },
+            "Payload validation error: 'Array is too long (31), maximum 30' on property secrets.",
+        ),
+        (
+            {
+                "name": "x",
+                "supported_triggers": TRIGGERS,
+                "dependencies": [{"name": f"d{i}", "version": "1"} for i in range(11)],
+            },
+            "Payload validation error: 'Array is too long (11), maximum 10' on property dependencies.",
+        ),
         ([], "Payload validation error: 'Expected type object but found type array'."),
     ],
-    ids=["missing", "unknown-field", "wrong-type", "empty-triggers", "bad-enum", "bool-type", "code-size", "secret-limit", "dependency-limit", "not-object"],
+    ids=[
+        "missing",
+        "unknown-field",
+        "wrong-type",
+        "empty-triggers",
+        "bad-enum",
+        "bool-type",
+        "code-size",
+        "secret-limit",
+        "dependency-limit",
+        "not-object",
+    ],
 )
 def test_invalid_bodies(api: httpx.Client, body: object, message: str) -> None:
     response = api.post("/actions/actions", json=body)
     assert response.status_code == 400
-    assert error(response) == {"statusCode": 400, "error": "Bad Request", "message": message, "errorCode": "invalid_body"}
+    assert error(response) == {
+        "statusCode": 400,
+        "error": "Bad Request",
+        "message": message,
+        "errorCode": "invalid_body",
+    }
     assert api.get("/actions/actions").json()["actions"] == []
 
 
@@ -58,7 +115,11 @@ def test_unknown_route_and_method(api: httpx.Client) -> None:
     assert error(missing) == {"statusCode": 404, "error": "Not Found", "message": "Not Found"}
     wrong = api.put("/actions/actions", json={})
     assert wrong.status_code == 405
-    assert error(wrong) == {"statusCode": 405, "error": "Method Not Allowed", "message": "Method Not Allowed"}
+    assert error(wrong) == {
+        "statusCode": 405,
+        "error": "Method Not Allowed",
+        "message": "Method Not Allowed",
+    }
 
 
 def test_null_bodies_are_tolerated(api: httpx.Client) -> None:
@@ -73,11 +134,17 @@ def test_null_bodies_are_tolerated(api: httpx.Client) -> None:
 def test_execution_not_found(api: httpx.Client) -> None:
     response = api.get("/actions/executions/M9IqRp9wQLaYNrSwz6YPTTIwMjEwNDA0")
     assert response.status_code == 404
-    assert error(response) == {"statusCode": 404, "error": "Not Found", "message": "That execution does not exist."}
+    assert error(response) == {
+        "statusCode": 404,
+        "error": "Not Found",
+        "message": "That execution does not exist.",
+    }
 
 
 def test_rate_limit_headers_and_429(tmp_path: Path) -> None:
-    settings = make_settings(tmp_path, "sqlite", rate_limit_burst=3, rate_limit_per_second=0.01, build_worker=False)
+    settings = make_settings(
+        tmp_path, "sqlite", rate_limit_burst=3, rate_limit_per_second=0.01, build_worker=False
+    )
     server = InProcessServer(settings).start()
     try:
         with server.client() as client:
@@ -87,7 +154,12 @@ def test_rate_limit_headers_and_429(tmp_path: Path) -> None:
         assert all(r.headers["x-ratelimit-limit"] == "3" for r in seen)
         assert int(seen[3].headers["x-ratelimit-reset"]) > 0
         assert int(seen[3].headers["retry-after"]) >= 1
-        assert seen[3].json() == {"statusCode": 429, "error": "Too Many Requests", "message": "Global limit has been reached", "errorCode": "too_many_requests"}
+        assert seen[3].json() == {
+            "statusCode": 429,
+            "error": "Too Many Requests",
+            "message": "Global limit has been reached",
+            "errorCode": "too_many_requests",
+        }
     finally:
         server.stop()
 
@@ -99,7 +171,9 @@ def test_action_limit(tmp_path: Path) -> None:
         with server.client() as client:
             create_action(client)
             create_action(client)
-            third = client.post("/actions/actions", json={"name": "third", "supported_triggers": TRIGGERS})
+            third = client.post(
+                "/actions/actions", json={"name": "third", "supported_triggers": TRIGGERS}
+            )
             assert third.status_code == 400
             assert "maximum number of actions (2)" in error(third)["message"]
             assert client.get("/actions/actions").json()["total"] == 2

@@ -17,7 +17,9 @@ from tests.helpers import by_id, deployed_action, patch_bindings
 from tests.servers import InProcessServer
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_restart_keeps_everything(tmp_path: Path, backend: str) -> None:
     settings = make_settings(tmp_path, backend)
     first = InProcessServer(settings).start()
@@ -29,7 +31,9 @@ def test_restart_keeps_everything(tmp_path: Path, backend: str) -> None:
         token = first.token()
     first.stop()
 
-    second = InProcessServer(settings.model_copy(update={"database_url": settings.database_url})).start()
+    second = InProcessServer(
+        settings.model_copy(update={"database_url": settings.database_url})
+    ).start()
     try:
         with second.client() as api:
             api.headers["Authorization"] = f"Bearer {token}"  # keys survive too
@@ -39,10 +43,14 @@ def test_restart_keeps_everything(tmp_path: Path, backend: str) -> None:
         second.stop()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_migrations_match_the_table_definitions(tmp_path: Path, backend: str) -> None:
     url = fresh_postgres("schema") if backend == "postgres" else f"sqlite:///{tmp_path / 'm.db'}"
-    engine = create_engine(make_settings(tmp_path, "sqlite", database_url=url).effective_database_url)
+    engine = create_engine(
+        make_settings(tmp_path, "sqlite", database_url=url).effective_database_url
+    )
     upgrade(engine)
     upgrade(engine)  # idempotent
     with engine.connect() as conn:

@@ -22,6 +22,7 @@ responses reveal them. Differences we accept, each for a stated reason:
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -55,11 +56,7 @@ def shape(value: Any) -> Any:
 
 def strip_registry_url(value: Any) -> Any:
     if isinstance(value, dict):
-        return {
-            k: strip_registry_url(v)
-            for k, v in value.items()
-            if k != "registry_url"
-        }
+        return {k: strip_registry_url(v) for k, v in value.items() if k != "registry_url"}
     if isinstance(value, list):
         return [strip_registry_url(v) for v in value]
     return value
@@ -70,7 +67,9 @@ def compare(ours: Any, recorded: Any, where: str = "$") -> None:
         assert isinstance(ours, dict), f"{where}: expected an object, got {ours!r}"
         missing = set(recorded) - set(ours)
         extra = set(ours) - set(recorded) - TIMING_ONLY
-        assert not missing and not extra, f"{where}: missing {sorted(missing)}, extra {sorted(extra)}"
+        assert not missing and not extra, (
+            f"{where}: missing {sorted(missing)}, extra {sorted(extra)}"
+        )
         for key in recorded:
             compare(ours[key], recorded[key], f"{where}.{key}")
     elif isinstance(recorded, list):
@@ -107,6 +106,23 @@ def check_triggers(ours: dict[str, Any], recorded: dict[str, Any]) -> None:
         assert set(entry) >= {"id", "version", "status", "runtimes", "compatible_triggers"}
 
 
+def statuses(action: dict[str, Any]) -> tuple[Any, Any]:
+    return action.get("status"), (action.get("deployed_version") or {}).get("status")
+
+
+def wait_until_like(api: httpx.Client, action_id: str, recorded: dict[str, Any]) -> None:
+    """Builds are asynchronous here as there: before comparing a GET, let our draft and
+    deployed version reach the build states the recording shows."""
+    wanted = statuses(recorded)
+    deadline = time.monotonic() + 20
+    while True:
+        ours = api.get(f"/actions/actions/{action_id}").json()
+        if all(w != "built" or o == "built" for w, o in zip(wanted, statuses(ours), strict=True)):
+            return
+        assert time.monotonic() < deadline, f"builds never reached {wanted}: {ours}"
+        time.sleep(0.02)
+
+
 @pytest.mark.parametrize("cassette", CASSETTES, ids=[c.stem for c in CASSETTES])
 def test_replay(api: httpx.Client, cassette: Path) -> None:
     interactions = yaml.safe_load(cassette.read_text())["interactions"]
@@ -128,8 +144,8 @@ def test_replay(api: httpx.Client, cassette: Path) -> None:
         action_match = re.match(r"^/actions/actions/([^/]+)", path)
         if action_match and request["method"] == "POST" and path.endswith("/deploy"):
             wait_status(api, action_match.group(1), ("built",))
-        if request["method"] == "GET" and isinstance(recorded_body, dict) and recorded_body.get("status") == "built" and action_match:
-            wait_status(api, action_match.group(1), ("built",))
+        if request["method"] == "GET" and action_match and isinstance(recorded_body, dict):
+            wait_until_like(api, action_match.group(1), recorded_body)
 
         ours = api.request(
             request["method"],
@@ -148,7 +164,9 @@ def test_replay(api: httpx.Client, cassette: Path) -> None:
         if path == "/actions/triggers":
             check_triggers(ours_body, recorded_body)
         elif cassette.name in SEEDED:
-            assert {k for k in ours_body if k != "actions"} == {k for k in recorded_body if k != "actions"}, label
+            assert {k for k in ours_body if k != "actions"} == {
+                k for k in recorded_body if k != "actions"
+            }, label
             assert len(ours_body["actions"]) == len(recorded_body["actions"]), label
         else:
             try:

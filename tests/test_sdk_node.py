@@ -20,12 +20,18 @@ pytestmark = pytest.mark.sdk
 SDK_DIR = Path(__file__).parent / "sdk" / "node"
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def cli_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliServer]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def cli_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CliServer]:
     if not (SDK_DIR / "node_modules" / "auth0").exists():
         pytest.fail("tests/sdk/node has no node_modules: run `make test` (it runs npm ci)")
     url = fresh_postgres("nodesdk") if request.param == "postgres" else ""
-    server = CliServer(tmp_path_factory.mktemp(f"nodesdk-{request.param}"), database_url=url).start()
+    server = CliServer(
+        tmp_path_factory.mktemp(f"nodesdk-{request.param}"), database_url=url
+    ).start()
     yield server
     server.stop()
 
@@ -41,7 +47,12 @@ def test_node_sdk_lifecycle(cli_server: CliServer) -> None:
         "ACTIONSD_READ_TOKEN": cli_token(cli_server, "read:actions"),
     }
     result = subprocess.run(
-        [node_executable(), "lifecycle.mjs"], cwd=SDK_DIR, env=env, capture_output=True, text=True, timeout=180
+        [node_executable(), "lifecycle.mjs"],
+        cwd=SDK_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     assert result.stdout.count("ok - ") == 10, result.stdout

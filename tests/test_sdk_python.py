@@ -21,8 +21,12 @@ pytestmark = pytest.mark.sdk
 CODE = "exports.onExecutePostLogin = async (event, api) => {};"
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def cli_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliServer]:
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def cli_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CliServer]:
     url = fresh_postgres("pysdk") if request.param == "postgres" else ""
     server = CliServer(tmp_path_factory.mktemp(f"pysdk-{request.param}"), database_url=url).start()
     yield server
@@ -40,8 +44,19 @@ def client(cli_server: CliServer, monkeypatch: pytest.MonkeyPatch) -> Management
 
 def cli_token(server: CliServer, scopes: str) -> str:
     out = subprocess.run(
-        [sys.executable, "-m", "actionsd.cli", "token", "--data-dir", str(server.data_dir), "--scopes", scopes],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "actionsd.cli",
+            "token",
+            "--data-dir",
+            str(server.data_dir),
+            "--scopes",
+            scopes,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout.strip()
 
@@ -56,7 +71,9 @@ def built(client: ManagementClient, action_id: str) -> Any:
 
 def deployed(client: ManagementClient, name: str) -> Any:
     action = client.actions.create(
-        name=name, supported_triggers=[{"id": "post-login", "version": "v3"}], code=CODE,
+        name=name,
+        supported_triggers=[{"id": "post-login", "version": "v3"}],
+        code=CODE,
         secrets=[{"name": "KEY", "value": "value"}],
     )
     built(client, action.id)
@@ -70,7 +87,7 @@ def fails(call: Any) -> ApiError:
     return info.value
 
 
-def test_full_lifecycle(client: ManagementClient, cli_server: CliServer) -> None:
+def test_full_lifecycle(client: ManagementClient) -> None:
     one, two, three = (deployed(client, f"py-{n}") for n in ("one", "two", "three"))
 
     # Bind in order with each kind of ref.
@@ -89,11 +106,13 @@ def test_full_lifecycle(client: ManagementClient, cli_server: CliServer) -> None
 
     ids = [b.id for b in result.bindings]
     reordered = client.actions.triggers.bindings.update_many(
-        "post-login", bindings=[{"ref": {"type": "binding_id", "value": i}} for i in (ids[2], ids[0], ids[1])]
+        "post-login",
+        bindings=[{"ref": {"type": "binding_id", "value": i}} for i in (ids[2], ids[0], ids[1])],
     )
     assert [b.id for b in reordered.bindings] == [ids[2], ids[0], ids[1]]
     unbound = client.actions.triggers.bindings.update_many(
-        "post-login", bindings=[{"ref": {"type": "binding_id", "value": i}} for i in (ids[2], ids[1])]
+        "post-login",
+        bindings=[{"ref": {"type": "binding_id", "value": i}} for i in (ids[2], ids[1])],
     )
     assert [b.display_name for b in unbound.bindings] == ["py-three", "py-two"]
 
@@ -119,20 +138,33 @@ def test_full_lifecycle(client: ManagementClient, cli_server: CliServer) -> None
     # Errors, with Auth0's bodies.
     missing = fails(lambda: client.actions.get("00000000-0000-4000-8000-000000000000"))
     assert missing.status_code == 404
-    assert missing.body == {"statusCode": 404, "error": "Not Found", "message": "That action does not exist."}
+    assert missing.body == {
+        "statusCode": 404,
+        "error": "Not Found",
+        "message": "That action does not exist.",
+    }
     bound = fails(lambda: client.actions.delete(three.id))
     assert bound.status_code == 409
     assert bound.body["message"] == "Unable to delete an action bound to a trigger."
-    draft = client.actions.create(name="py-draft", supported_triggers=[{"id": "post-login", "version": "v3"}], code=CODE)
-    refused = fails(lambda: client.actions.triggers.bindings.update_many(
-        "post-login", bindings=[{"ref": {"type": "action_id", "value": draft.id}}]
-    ))
+    draft = client.actions.create(
+        name="py-draft", supported_triggers=[{"id": "post-login", "version": "v3"}], code=CODE
+    )
+    refused = fails(
+        lambda: client.actions.triggers.bindings.update_many(
+            "post-login", bindings=[{"ref": {"type": "action_id", "value": draft.id}}]
+        )
+    )
     assert refused.status_code == 400
-    assert refused.body["message"] == "Trying to create a binding for an action that has not been deployed yet"
+    assert (
+        refused.body["message"]
+        == "Trying to create a binding for an action that has not been deployed yet"
+    )
     assert [b.id for b in client.actions.triggers.bindings.list("post-login")] == [ids[2], ids[1]]
 
     client.actions.delete(three.id, force=True)
-    assert [b.display_name for b in client.actions.triggers.bindings.list("post-login")] == ["py-two"]
+    assert [b.display_name for b in client.actions.triggers.bindings.list("post-login")] == [
+        "py-two"
+    ]
     client.actions.triggers.bindings.update_many("post-login", bindings=[])
     for action_id in (one.id, two.id, draft.id):
         client.actions.delete(action_id)
@@ -143,11 +175,19 @@ def test_auth_errors(cli_server: CliServer, monkeypatch: pytest.MonkeyPatch) -> 
     bad = ManagementClient(domain=cli_server.domain, token="not-a-token")
     unauthorized = fails(lambda: bad.actions.triggers.list())
     assert unauthorized.status_code == 401
-    assert unauthorized.body == {"statusCode": 401, "error": "Unauthorized", "message": "Invalid token"}
+    assert unauthorized.body == {
+        "statusCode": 401,
+        "error": "Unauthorized",
+        "message": "Invalid token",
+    }
 
     reader = ManagementClient(domain=cli_server.domain, token=cli_token(cli_server, "read:actions"))
     assert reader.actions.triggers.list().triggers
-    forbidden = fails(lambda: reader.actions.create(name="nope", supported_triggers=[{"id": "post-login", "version": "v3"}]))
+    forbidden = fails(
+        lambda: reader.actions.create(
+            name="nope", supported_triggers=[{"id": "post-login", "version": "v3"}]
+        )
+    )
     assert forbidden.status_code == 403
     assert forbidden.body == {
         "statusCode": 403,

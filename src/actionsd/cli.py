@@ -6,7 +6,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -37,13 +37,17 @@ DatabaseUrl = Annotated[
 ]
 
 
-def _settings(**values: object) -> Settings:
-    return Settings(**{k: v for k, v in values.items() if v is not None})
+def _settings(**values: Any) -> Settings:
+    """Settings from the options given; unset ones come from ACTIONSD_* or defaults."""
+    given: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
+    return Settings(**given)
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(envvar="ACTIONSD_HOST", help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(envvar="ACTIONSD_HOST", help="Address to listen on.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="ACTIONSD_PORT", help="Port to listen on.")] = 8443,
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
@@ -55,7 +59,10 @@ def serve(
     ] = False,
     tls_cert: Annotated[
         Path | None,
-        typer.Option(envvar="ACTIONSD_TLS_CERT", help="PEM certificate chain to serve instead of the local CA's."),
+        typer.Option(
+            envvar="ACTIONSD_TLS_CERT",
+            help="PEM certificate chain to serve instead of the local CA's.",
+        ),
     ] = None,
     tls_key: Annotated[
         Path | None, typer.Option(envvar="ACTIONSD_TLS_KEY", help="PEM private key for --tls-cert.")
@@ -64,10 +71,12 @@ def serve(
         str | None,
         typer.Option(
             envvar="ACTIONSD_PUBLIC_URL",
-            help="The URL clients use, e.g. https://actions.example.com; sets token issuer and audience.",
+            help="URL clients use (https://actions.example.com); sets token issuer and audience.",
         ),
     ] = None,
-    log_level: Annotated[str, typer.Option(envvar="ACTIONSD_LOG_LEVEL", help="Log level.")] = "info",
+    log_level: Annotated[
+        str, typer.Option(envvar="ACTIONSD_LOG_LEVEL", help="Log level.")
+    ] = "info",
 ) -> None:
     """Start the server (HTTPS with a local CA by default, SQLite by default)."""
     from actionsd.app import bootstrap, create_app
@@ -76,8 +85,14 @@ def serve(
     if (tls_cert is None) != (tls_key is None):
         raise typer.BadParameter("--tls-cert and --tls-key go together")
     settings = _settings(
-        host=host, port=port, data_dir=data_dir, database_url=database_url,
-        tls=not no_tls, tls_cert=tls_cert, tls_key=tls_key, public_url=public_url,
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        database_url=database_url,
+        tls=not no_tls,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        public_url=public_url,
     )
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -137,8 +152,12 @@ def _banner(settings: Settings, created: Path | None, trust_lines: list[str]) ->
     ]
     creds = settings.data_dir / "admin-client.json"
     lines.append(
-        ("  admin client created; credentials (client_id/client_secret) in " if created else
-         "  admin client credentials in ") + str(creds)
+        (
+            "  admin client created; credentials (client_id/client_secret) in "
+            if created
+            else "  admin client credentials in "
+        )
+        + str(creds)
     )
     lines.append(f"  a token for local use: actionsd token --data-dir {settings.data_dir}")
     if trust_lines:
@@ -157,7 +176,9 @@ def token(
     ] = "read:actions create:actions update:actions delete:actions",
     domain: Annotated[
         str | None,
-        typer.Option(envvar="ACTIONSD_TOKEN_DOMAIN", help="Domain the token is for [default: the server's]."),
+        typer.Option(
+            envvar="ACTIONSD_TOKEN_DOMAIN", help="Domain the token is for [default: the server's]."
+        ),
     ] = None,
 ) -> None:
     """Print a fresh access token of the admin client (and nothing else) on stdout."""

@@ -20,10 +20,15 @@ from actionsd.db.schema import action_versions, actions, bindings, triggers
 from actionsd.triggers import catalog
 from actionsd.util import envelope, new_id, now_ns
 
-
 # The draft's members that a version snapshots.
 VERSIONED_FIELDS = (
-    "trigger_id", "trigger_version", "code", "runtime", "dependencies", "secrets", "modules"
+    "trigger_id",
+    "trigger_version",
+    "code",
+    "runtime",
+    "dependencies",
+    "secrets",
+    "modules",
 )
 
 
@@ -109,9 +114,7 @@ def list_versions(conn: Connection, action_id: str, *, page: int, per_page: int)
         .limit(per_page)
         .offset(page * per_page)
     )
-    items = [
-        render.version(v, deployed_id=action.deployed_version_id, action=action) for v in rows
-    ]
+    items = [render.version(v, deployed_id=action.deployed_version_id, action=action) for v in rows]
     return envelope("versions", items, total=total.scalar_one(), page=page, per_page=per_page)
 
 
@@ -224,7 +227,9 @@ def create_action(conn: Connection, body: CreateActionIn, limits: Limits) -> dic
     conn.execute(actions.insert().values(**values))
     if body.deploy:
         # Auth0 deploys at once: version 1 starts "pending" and is built in the background.
-        version_id = _insert_version(conn, action_id, values, number=1, status="pending", built_at=None)
+        version_id = _insert_version(
+            conn, action_id, values, number=1, status="pending", built_at=None
+        )
         conn.execute(
             actions.update()
             .where(actions.c.id == action_id)
@@ -368,7 +373,12 @@ def deploy_action(conn: Connection, action_id: str, limits: Limits) -> dict[str,
     if row.status != "built":
         raise errors.BusinessRule(errors.DRAFT_NOT_BUILT)
     version_id = _insert_version(
-        conn, action_id, row, number=_next_number(conn, action_id), status="built", built_at=row.built_at
+        conn,
+        action_id,
+        row,
+        number=_next_number(conn, action_id),
+        status="built",
+        built_at=row.built_at,
     )
     return _make_deployed(conn, action_id, version_id, all_changes_deployed=True, limits=limits)
 
@@ -380,9 +390,16 @@ def rollback(
     row = load_action(conn, action_id, for_update=True)
     source = _load_version(conn, action_id, version_id)
     if source.status != "built":
-        raise errors.BusinessRule("A version must be in the 'built' state before it can be deployed.")
+        raise errors.BusinessRule(
+            "A version must be in the 'built' state before it can be deployed."
+        )
     new_version = _insert_version(
-        conn, action_id, source, number=_next_number(conn, action_id), status="built", built_at=source.built_at
+        conn,
+        action_id,
+        source,
+        number=_next_number(conn, action_id),
+        status="built",
+        built_at=source.built_at,
     )
     if update_draft:
         conn.execute(

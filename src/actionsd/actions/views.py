@@ -21,7 +21,7 @@ from actionsd.actions.models import (
 from actionsd.api.deps import Page, PerPage, State, requires
 
 router = APIRouter(prefix="/api/v2/actions", tags=["actions"])
-OUT = {"response_model_exclude_none": True}
+OUT: dict[str, Any] = {"response_model_exclude_none": True}
 
 
 @router.get(
@@ -33,8 +33,8 @@ OUT = {"response_model_exclude_none": True}
 )
 def list_actions(
     state: State,
-    triggerId: TriggerId | None = None,  # noqa: N803 -- Auth0's camelCase parameter
-    actionName: str | None = None,  # noqa: N803
+    triggerId: TriggerId | None = None,
+    actionName: str | None = None,
     deployed: bool | None = None,
     installed: bool | None = None,
     page: Page = 0,
@@ -133,7 +133,7 @@ def deploy_action(state: State, id: str) -> Any:
 )
 def list_versions(
     state: State,
-    actionId: str,  # noqa: N803
+    actionId: str,
     page: Page = 0,
     per_page: PerPage = 20,
 ) -> Any:
@@ -149,7 +149,7 @@ def list_versions(
     dependencies=[requires("read:actions")],
     **OUT,
 )
-def read_version(state: State, actionId: str, id: str) -> Any:  # noqa: N803
+def read_version(state: State, actionId: str, id: str) -> Any:
     """Retrieve one version of an action."""
     with state.read() as conn:
         return service.get_version(conn, actionId, id)
@@ -164,7 +164,7 @@ def read_version(state: State, actionId: str, id: str) -> Any:  # noqa: N803
 )
 def rollback(
     state: State,
-    actionId: str,  # noqa: N803
+    actionId: str,
     id: str,
     body: Annotated[DeployVersionIn | None, Body()] = None,
 ) -> Any:

@@ -21,6 +21,12 @@ log = logging.getLogger("actionsd")
 MALFORMED_JSON = "Invalid request payload JSON format"
 
 
+class Auth0JSONResponse(JSONResponse):
+    """JSON with the content type Auth0 sends."""
+
+    media_type = "application/json; charset=utf-8"
+
+
 def body_for(status: int, message: str, error_code: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "statusCode": status,
@@ -119,9 +125,9 @@ def _detail(err: dict[str, Any]) -> str:
     if kind in ("literal_error", "enum"):
         return f"No enum match for: {json.dumps(value)}"
     if kind == "string_too_short":
-        return f"String is too short ({len(value)} chars), minimum {ctx.get('min_length')}"
+        return f"String is too short ({len(str(value))} chars), minimum {ctx.get('min_length')}"
     if kind == "string_too_long":
-        return f"String is too long ({len(value)} chars), maximum {ctx.get('max_length')}"
+        return f"String is too long ({len(str(value))} chars), maximum {ctx.get('max_length')}"
     if kind == "too_short":
         return f"Array is too short ({ctx.get('actual_length')}), minimum {ctx.get('min_length')}"
     if kind == "too_long":
@@ -164,9 +170,3 @@ def translate(errs: Any) -> errors.DomainError:
     if source == "path":
         return errors.InvalidUri(f"Path validation error: '{detail}' on property {name}.")
     return errors.InvalidQuery(f"Query validation error: '{detail}' on property {name}.")
-
-
-class Auth0JSONResponse(JSONResponse):
-    """JSON with the content type Auth0 sends."""
-
-    media_type = "application/json; charset=utf-8"

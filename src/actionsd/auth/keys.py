@@ -87,7 +87,9 @@ class KeyStore:
         if stale and may_reload:
             self.reload()
         with self._lock:
-            return KeySet([RSAKey.import_key(k.as_dict(private=False)) for k in self._keys.values()])
+            return KeySet(
+                [RSAKey.import_key(k.as_dict(private=False)) for k in self._keys.values()]
+            )
 
     def jwks(self) -> dict[str, Any]:
         with self._lock:

@@ -102,7 +102,8 @@ def replace_bindings(
             "The bindings of this trigger changed since they were read (If-Match failed)."
         )
     existing = {
-        b.id: b for b in conn.execute(sa.select(bindings).where(bindings.c.trigger_id == trigger_id))
+        b.id: b
+        for b in conn.execute(sa.select(bindings).where(bindings.c.trigger_id == trigger_id))
     }
     resolved = _resolve(conn, trigger_id, items, existing)
 
@@ -140,7 +141,9 @@ def replace_bindings(
     )
     rows = list(
         conn.execute(
-            sa.select(bindings).where(bindings.c.trigger_id == trigger_id).order_by(bindings.c.position)
+            sa.select(bindings)
+            .where(bindings.c.trigger_id == trigger_id)
+            .order_by(bindings.c.position)
         )
     )
     action_rows = {action.id: action for _, action, _ in resolved}
@@ -161,18 +164,25 @@ def _resolve(
     error. Nothing is written here."""
     by_id = {i.ref.value for i in items if i.ref.type == "action_id"}
     by_name = {i.ref.value for i in items if i.ref.type == "action_name"}
-    kept_action_ids = {existing[i.ref.value].action_id for i in items
-                       if i.ref.type == "binding_id" and i.ref.value in existing}
-    found = list(
-        conn.execute(
-            sa.select(actions).where(
-                sa.or_(
-                    actions.c.id.in_(by_id | kept_action_ids),
-                    actions.c.name.in_(by_name),
+    kept_action_ids = {
+        existing[i.ref.value].action_id
+        for i in items
+        if i.ref.type == "binding_id" and i.ref.value in existing
+    }
+    found = (
+        list(
+            conn.execute(
+                sa.select(actions).where(
+                    sa.or_(
+                        actions.c.id.in_(by_id | kept_action_ids),
+                        actions.c.name.in_(by_name),
+                    )
                 )
             )
         )
-    ) if (by_id or by_name or kept_action_ids) else []
+        if (by_id or by_name or kept_action_ids)
+        else []
+    )
     action_by_id = {a.id: a for a in found}
     action_by_name = {a.name: a for a in found}
 

@@ -15,7 +15,7 @@ from actionsd.bindings.models import BindingListOut, UpdateBindingsIn, UpdatedBi
 from actionsd.triggers.catalog import CATALOG
 
 router = APIRouter(prefix="/api/v2/actions", tags=["triggers"])
-OUT = {"response_model_exclude_none": True}
+OUT: dict[str, Any] = {"response_model_exclude_none": True}
 TriggerPath = Annotated[TriggerId, Path(description="An actions extensibility point.")]
 
 
@@ -73,7 +73,7 @@ def list_triggers() -> Any:
 def list_bindings(
     state: State,
     response: Response,
-    triggerId: TriggerPath,  # noqa: N803
+    triggerId: TriggerPath,
     page: Page = 0,
     per_page: PerPage = 20,
 ) -> Any:
@@ -97,7 +97,7 @@ def list_bindings(
 def replace_bindings(
     state: State,
     response: Response,
-    triggerId: TriggerPath,  # noqa: N803
+    triggerId: TriggerPath,
     body: UpdateBindingsIn,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Any:

@@ -81,7 +81,11 @@ def _pair(trigger_id: str, current: str) -> list[TriggerVersion]:
 
 CATALOG: tuple[TriggerVersion, ...] = (
     TriggerVersion(
-        "post-login", "v3", "CURRENT", _MODERN, "node22",
+        "post-login",
+        "v3",
+        "CURRENT",
+        _MODERN,
+        "node22",
         compatible_triggers=(("post-login", "v2"),),
     ),
     TriggerVersion("post-login", "v2", "DEPRECATED", ("node18", "node22"), "node16"),
