@@ -16,8 +16,9 @@ from actionsd.db.engine import transaction
 from actionsd.db.schema import signing_keys
 from actionsd.util import now_ns
 
-# A token naming a kid we do not know makes us re-read the table, but not more often.
-_RELOAD_INTERVAL_S = 5.0
+# A token naming a kid we do not know makes us re-read the table (another process may
+# have rotated), but forged kids cannot make us do so more than once a second.
+_MISS_RELOAD_INTERVAL_S = 1.0
 
 
 class KeyStore:
@@ -25,8 +26,9 @@ class KeyStore:
         self._engine = engine
         self._lock = threading.Lock()
         self._keys: dict[str, RSAKey] = {}
+        self._public = KeySet([])
         self._signing_kid: str | None = None
-        self._loaded_at = 0.0
+        self._miss_reload_at = -_MISS_RELOAD_INTERVAL_S
 
     def ensure_signing_key(self) -> None:
         """Create the first key if the table has none, then load all of them."""
@@ -67,11 +69,12 @@ class KeyStore:
         with transaction(self._engine, write=False) as conn:
             rows = list(conn.execute(sa.select(signing_keys).order_by(signing_keys.c.created_at)))
         keys = {r.kid: RSAKey.import_key(r.private_pem, {"kid": r.kid}) for r in rows}
+        public = KeySet([RSAKey.import_key(r.public_jwk) for r in rows])
         active = [r.kid for r in rows if r.retired_at is None]
         with self._lock:
             self._keys = keys
+            self._public = public
             self._signing_kid = active[-1] if active else None
-            self._loaded_at = time.monotonic()
 
     def signing_key(self) -> tuple[str, RSAKey]:
         with self._lock:
@@ -82,9 +85,15 @@ class KeyStore:
     def verification_keys(self, kid: str | None) -> KeySet:
         """The public keys to verify with; re-read the table once if ``kid`` is new."""
         with self._lock:
-            stale = kid is not None and kid not in self._keys
-            may_reload = time.monotonic() - self._loaded_at > _RELOAD_INTERVAL_S
-        if stale and may_reload:
+            now = time.monotonic()
+            reload = (
+                kid is not None
+                and kid not in self._keys
+                and now - self._miss_reload_at >= _MISS_RELOAD_INTERVAL_S
+            )
+            if reload:
+                self._miss_reload_at = now
+        if reload:
             self.reload()
         with self._lock:
             return KeySet(
