@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from actionsd.api.deps import AppState
 from actionsd.app import create_app
 from actionsd.auth import tokens
-from actionsd.auth.tokens import ALL_SCOPES
+from actionsd.auth.tokens import ALL_SCOPES, EXECUTE_SCOPE
 from actionsd.config import Settings
 
 
@@ -97,7 +97,9 @@ class InProcessServer:
             lifetime_s=overrides.get("lifetime_s", 600),
         )
 
-    def client(self, scopes: list[str] | tuple[str, ...] = ALL_SCOPES) -> httpx.Client:
+    def client(
+        self, scopes: list[str] | tuple[str, ...] = (*ALL_SCOPES, EXECUTE_SCOPE)
+    ) -> httpx.Client:
         return httpx.Client(
             base_url=self.url + "/api/v2",
             headers={"Authorization": f"Bearer {self.token(scopes)}"},

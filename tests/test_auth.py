@@ -14,7 +14,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from actionsd.auth.tokens import ALL_SCOPES
+from actionsd.auth.tokens import ALL_SCOPES, EXECUTE_SCOPE
 from tests.helpers import error
 from tests.servers import InProcessServer
 
@@ -173,11 +173,11 @@ def test_each_route_requires_its_scope(
 
 
 def test_every_api_route_declares_a_scope(server: InProcessServer) -> None:
-    """Secure by default: a route under /api/v2 without a scope check is a bug."""
+    """Secure by default: a route under /api/v2 or /actionsd without a scope is a bug."""
     from fastapi.routing import APIRoute
 
     for route in server.app.routes:
-        if isinstance(route, APIRoute) and route.path.startswith("/api/v2"):
+        if isinstance(route, APIRoute) and route.path.startswith(("/api/v2", "/actionsd/")):
             scopes = [getattr(d.dependency, "required_scope", None) for d in route.dependencies]
             assert any(scopes), route.path
 
@@ -198,7 +198,7 @@ def test_client_credentials_grant(server: InProcessServer, form: bool) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["token_type"] == "Bearer" and body["expires_in"] > 0
-    assert body["scope"].split() == list(ALL_SCOPES)
+    assert body["scope"].split() == [*ALL_SCOPES, EXECUTE_SCOPE]
     assert call(server, body["access_token"]).status_code == 200
 
     narrowed = token_request(

@@ -21,11 +21,14 @@ from actionsd.auth import views as auth_views
 from actionsd.auth.keys import KeyStore
 from actionsd.bindings import service as binding_service
 from actionsd.bindings import views as binding_views
-from actionsd.builds.builder import Builder, SyntaxCheckBuilder
+from actionsd.builds.builder import Builder
+from actionsd.builds.npm import NpmBuilder
 from actionsd.builds.worker import BuildWorker
 from actionsd.config import Settings
 from actionsd.db import migrate
 from actionsd.db.engine import create_engine, transaction
+from actionsd.runtime import views as runtime_views
+from actionsd.runtime.service import Runtime
 
 log = logging.getLogger("actionsd")
 
@@ -54,10 +57,13 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
         state, created = bootstrap(settings)
         if created is not None:
             log.warning("created the admin client; its credentials are in %s", created)
+        builds_dir = settings.data_dir / "builds"
         worker = BuildWorker(
-            state.engine, builder or SyntaxCheckBuilder(), settings.build_poll_seconds
+            state.engine, builder or NpmBuilder(builds_dir), settings.build_poll_seconds
         )
         state.wake_builder = worker.wake
+        if settings.runtime:
+            state.runtime = Runtime(state.engine, settings, builds_dir)
         app.state.actionsd = state
         app.state.build_worker = worker
         if settings.build_worker:
@@ -66,6 +72,8 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
             yield
         finally:
             worker.stop()
+            if state.runtime is not None:
+                state.runtime.close()
             state.engine.dispose()
 
     app = FastAPI(
@@ -82,6 +90,7 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
     app.include_router(action_views.router)
     app.include_router(binding_views.router)
     app.include_router(auth_views.router)
+    app.include_router(runtime_views.router)
     app.add_middleware(
         RateLimitMiddleware,
         bucket=TokenBucket(settings.rate_limit_burst, settings.rate_limit_per_second),

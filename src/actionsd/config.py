@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     build_worker: bool = True
     build_poll_seconds: float = 0.5
 
+    # The action runtime: warm worker processes of this engine run the flows.
+    runtime: bool = True
+    runtime_engine: str = "deno"
+    runtime_workers: int = 2
+    runtime_network: bool = True
+    runtime_memory_mb: int = 128
+    # Auth0: 20 s per trigger execution.
+    execution_timeout_seconds: float = 20.0
+    execution_retention_days: int = 10
+
     @field_validator("database_url")
     @classmethod
     def _normalise_postgres(cls, value: str) -> str:

@@ -439,6 +439,12 @@ def _make_deployed(
         .where(actions.c.id == action_id)
         .values(deployed_version_id=version_id, all_changes_deployed=all_changes_deployed)
     )
+    # The flows of the triggers this action is bound to change with it: move their
+    # revision, so no runtime keeps running the old version and ETags change.
+    bound = sa.select(bindings.c.trigger_id).where(bindings.c.action_id == action_id).distinct()
+    conn.execute(
+        triggers.update().where(triggers.c.id.in_(bound)).values(revision=triggers.c.revision + 1)
+    )
     _prune_versions(conn, action_id, limits.max_versions_per_action, version_id)
     action = load_action(conn, action_id)
     version = _load_version(conn, action_id, version_id)

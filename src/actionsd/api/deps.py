@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.engine import Connection, Engine
@@ -17,6 +17,9 @@ from actionsd.auth.keys import KeyStore
 from actionsd.config import Settings
 from actionsd.db.engine import transaction
 
+if TYPE_CHECKING:
+    from actionsd.runtime.service import Runtime
+
 
 @dataclass
 class AppState:
@@ -26,6 +29,12 @@ class AppState:
     limits: Limits
     # Called after a write that leaves work for the build worker.
     wake_builder: Callable[[], None] = field(default=lambda: None)
+    runtime: Runtime | None = None
+
+    def require_runtime(self) -> Runtime:
+        if self.runtime is None:
+            raise errors.ServiceUnavailable("The action runtime is turned off on this server.")
+        return self.runtime
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

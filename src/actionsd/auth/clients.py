@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from actionsd.auth.tokens import ALL_SCOPES
+from actionsd.auth.tokens import ALL_SCOPES, EXECUTE_SCOPE
 from actionsd.db.schema import clients
 from actionsd.util import now_ns
 
@@ -36,7 +36,7 @@ def ensure_admin(conn: Connection, data_dir: Path) -> Path | None:
             client_id=client_id,
             name=ADMIN_NAME,
             secret_sha256=_digest(client_secret),
-            scopes=" ".join(ALL_SCOPES),
+            scopes=" ".join((*ALL_SCOPES, EXECUTE_SCOPE)),
             created_at=now_ns(),
         )
     )

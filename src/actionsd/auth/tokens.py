@@ -15,6 +15,8 @@ from actionsd.auth.keys import KeyStore
 from actionsd.util import new_id
 
 ALL_SCOPES = ("read:actions", "create:actions", "update:actions", "delete:actions")
+# actionsd's own scope, outside Auth0's API: firing triggers from an identity server.
+EXECUTE_SCOPE = "execute:actions"
 
 # Auth0's 401 texts (contract §2.2).
 MISSING_AUTH = "Missing authentication"

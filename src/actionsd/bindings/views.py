@@ -38,15 +38,6 @@ class TriggerListOut(BaseModel):
     triggers: list[TriggerOut]
 
 
-class ExecutionOut(BaseModel):
-    id: str
-    trigger_id: str
-    status: str
-    results: list[dict[str, Any]]
-    created_at: str
-    updated_at: str
-
-
 def _etag(revision: int) -> str:
     return f'"{revision}"'
 
@@ -118,17 +109,3 @@ def _parse_if_match(value: str | None) -> int | None:
     if not tag.isdigit():
         raise errors.PreconditionFailed("If-Match must be an ETag returned by GET bindings.")
     return int(tag)
-
-
-@router.get(
-    "/executions/{id}",
-    response_model=ExecutionOut,
-    operation_id="get_execution",
-    dependencies=[requires("read:actions")],
-    **OUT,
-)
-def read_execution(id: str) -> Any:
-    """Retrieve an execution record. Executions arrive with the runtime; until then
-    every id is unknown, as Auth0 answers for an expired one."""
-    del id
-    raise errors.NotFound(errors.EXECUTION_NOT_FOUND)

@@ -118,3 +118,18 @@ signing_keys = sa.Table(
     # NULL while the key may sign; set when rotated out (it still verifies until expiry).
     sa.Column("retired_at", sa.BigInteger, nullable=True),
 )
+
+executions = sa.Table(
+    "executions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("trigger_id", sa.String(64), nullable=False, index=True),
+    # final or suspended (waiting for a redirect to come back)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("results", sa.JSON, nullable=False),
+    sa.Column("outcome", sa.JSON, nullable=False),
+    # What a suspended flow needs to resume; NULL once final.
+    sa.Column("state", sa.JSON, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False, index=True),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)

@@ -1,0 +1,111 @@
+"""Execution records: written behind the flow (a flow's answer never waits for the
+disk), read back by ``GET /actions/executions/{id}``, kept ten days.
+
+Suspended flows are written at once instead: their state is what a later continue call
+resumes from, possibly in another server process."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from actionsd.db.engine import transaction
+from actionsd.db.schema import executions
+from actionsd.util import fmt_ts, now_ns
+
+log = logging.getLogger("actionsd.runtime")
+FLUSH_SECONDS = 0.02
+BATCH = 256
+
+
+class ExecutionStore:
+    def __init__(self, engine: Engine, retention_days: int) -> None:
+        self._engine = engine
+        self._retention_ns = retention_days * 86400 * 1_000_000_000
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._loop, name="actionsd-executions", daemon=True)
+        self._thread.start()
+        self._writes = 0
+
+    def record(self, row: dict[str, Any], *, now: bool = False) -> None:
+        """Store an execution row (insert or replace). ``now`` writes synchronously."""
+        if now:
+            self._write([row])
+            return
+        with self._lock:
+            self._pending[row["id"]] = row
+        self._queue.put(row)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            try:
+                while len(batch) < BATCH:
+                    item = self._queue.get(timeout=FLUSH_SECONDS)
+                    if item is None:
+                        self._flush(batch)
+                        return
+                    batch.append(item)
+            except queue.Empty:
+                pass
+            self._flush(batch)
+
+    def _flush(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            self._write(batch)
+        except Exception:
+            log.exception("could not store %d execution records", len(batch))
+        with self._lock:
+            for row in batch:
+                if self._pending.get(row["id"]) is row:
+                    del self._pending[row["id"]]
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        ids = [r["id"] for r in rows]
+        with transaction(self._engine, write=True) as conn:
+            conn.execute(executions.delete().where(executions.c.id.in_(ids)))
+            conn.execute(executions.insert(), rows)
+            self._writes += 1
+            if self._writes % 1000 == 1:  # now and then, forget what is past retention
+                conn.execute(
+                    executions.delete().where(
+                        executions.c.created_at < now_ns() - self._retention_ns
+                    )
+                )
+
+    def load(self, execution_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            pending = self._pending.get(execution_id)
+        if pending is not None:
+            return pending
+        with transaction(self._engine, write=False) as conn:
+            row = conn.execute(sa.select(executions).where(executions.c.id == execution_id)).first()
+        if row is None or row.created_at < now_ns() - self._retention_ns:
+            return None
+        return dict(row._mapping)
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+
+
+def render(row: dict[str, Any]) -> dict[str, Any]:
+    """Auth0's execution shape, with our per-action extras (binding, version, logs)."""
+    return {
+        "id": row["id"],
+        "trigger_id": row["trigger_id"],
+        "status": row["status"],
+        "results": row["results"],
+        "created_at": fmt_ts(row["created_at"]),
+        "updated_at": fmt_ts(row["updated_at"]),
+    }

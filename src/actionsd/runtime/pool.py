@@ -1,0 +1,230 @@
+"""A pool of long-lived action workers (Deno or Node.js processes).
+
+Each worker runs one flow at a time; a flow that outlives its deadline, a worker that
+runs out of memory or dies any other way is killed and replaced, and only that flow
+fails. Workers start warm, so an execution never waits for a process to spawn unless
+the previous one on that slot died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import select
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from actionsd.builds.builder import node_executable
+
+log = logging.getLogger("actionsd.runtime")
+WORKER_SCRIPT = Path(__file__).with_name("worker.cjs")
+RUNTIME_DIR = Path(__file__).parent
+
+
+class WorkerFailure(Exception):
+    """The worker could not give an answer: deadline, crash or memory limit."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+def deno_executable() -> str:
+    configured = os.environ.get("ACTIONSD_DENO")
+    if configured:
+        return configured
+    try:
+        from deno._find_deno import find_deno_bin
+
+        return str(find_deno_bin())
+    except (ImportError, FileNotFoundError):
+        return "deno"
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    engine: str  # "deno" or "node"
+    readable: tuple[Path, ...]  # dependency caches the actions may read
+    network: bool
+    memory_mb: int
+    deno_dir: Path
+
+    def argv(self) -> list[str]:
+        reads = [str(RUNTIME_DIR), *(str(p) for p in self.readable)]
+        if self.engine == "deno":
+            argv = [
+                deno_executable(),
+                "run",
+                "--no-prompt",
+                "--no-config",
+                "--no-lock",
+                f"--allow-read={','.join(reads)}",
+                f"--v8-flags=--max-old-space-size={self.memory_mb}",
+            ]
+            if self.network:
+                argv.append("--allow-net")
+            return [*argv, str(WORKER_SCRIPT)]
+        if not self.network:
+            raise ValueError("the node engine cannot deny network access; use the deno engine")
+        return [
+            node_executable(),
+            "--permission",
+            *(f"--allow-fs-read={r}" for r in reads),
+            f"--max-old-space-size={self.memory_mb}",
+            "--disable-warning=ExperimentalWarning",
+            str(WORKER_SCRIPT),
+        ]
+
+    def env(self) -> dict[str, str]:
+        # Nothing of the server's environment reaches action code.
+        return {"DENO_DIR": str(self.deno_dir), "DENO_NO_UPDATE_CHECK": "1", "NO_COLOR": "1"}
+
+
+class Worker:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        # A file, not a pipe: a chatty worker can never block on a full stderr pipe.
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the worker
+        started = time.perf_counter()
+        self.proc = subprocess.Popen(
+            sandbox.argv(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            env=sandbox.env(),
+            cwd=str(RUNTIME_DIR),
+        )
+        self._buffer = b""
+        self._seq = 0
+        self.loaded: set[str] = set()  # version ids whose code this worker has compiled
+        hello = self._read(time.monotonic() + 30)
+        if not hello.get("ready"):
+            raise WorkerFailure("start", f"worker did not start: {hello}")
+        self.engine = str(hello.get("engine"))
+        self.start_ms = (time.perf_counter() - started) * 1000
+
+    def _read(self, deadline: float) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WorkerFailure("timeout", "Script execution time exceeded")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                raise self._death()
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def _death(self) -> WorkerFailure:
+        code = self.proc.wait(timeout=5)
+        self.stderr.seek(0)
+        tail = self.stderr.read()[-2000:].decode("utf-8", "replace")
+        if ("heap" in tail.lower() and "memory" in tail.lower()) or code in (-6, 134, 133):
+            return WorkerFailure("memory", "The action exceeded its memory limit")
+        return WorkerFailure("crash", f"The action worker stopped unexpectedly (exit {code})")
+
+    def call(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self._seq += 1
+        message = {**message, "id": self._seq}
+        try:
+            self.proc.stdin.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise self._death() from None
+        reply = self._read(time.monotonic() + timeout)
+        if reply.get("id") != self._seq:
+            raise WorkerFailure("protocol", "the worker answered out of turn")
+        return reply
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+        self.stderr.close()
+
+
+class WorkerPool:
+    def __init__(self, sandbox: Sandbox, size: int) -> None:
+        self.sandbox = sandbox
+        self.size = size
+        self._idle: queue.LifoQueue[Worker] = queue.LifoQueue()
+        self._lock = threading.Lock()
+        self._all: list[Worker] = []
+        self._closed = False
+        for _ in range(size):
+            self._add()
+
+    def _add(self) -> None:
+        worker = Worker(self.sandbox)
+        with self._lock:
+            self._all.append(worker)
+        self._idle.put(worker)
+
+    def _retire(self, worker: Worker) -> None:
+        worker.kill()
+        with self._lock:
+            if worker in self._all:
+                self._all.remove(worker)
+        if not self._closed:
+            try:
+                self._add()
+            except Exception:  # the slot is refilled by the next successful spawn
+                log.exception("could not start a replacement worker")
+
+    def run(self, message: dict[str, Any], timeout: float, code: dict[str, str]) -> dict[str, Any]:
+        """Send ``message`` to an idle worker. ``code`` maps version ids to source; only
+        the versions the chosen worker has not compiled yet travel with the message."""
+        worker = self._idle.get(timeout=max(timeout, 1))
+        try:
+            missing = [v for v in code if v not in worker.loaded]
+            if missing and "actions" in message:
+                actions = [
+                    {**a, "code": code[a["version_id"]]} if a["version_id"] in missing else a
+                    for a in message["actions"]
+                ]
+                message = {**message, "actions": actions}
+            reply = worker.call(message, timeout)
+            worker.loaded.update(code)
+        except WorkerFailure:
+            self._retire(worker)
+            raise
+        except BaseException:
+            self._retire(worker)
+            raise
+        self._idle.put(worker)
+        return reply
+
+    def start_times_ms(self) -> list[float]:
+        with self._lock:
+            return [w.start_ms for w in self._all]
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            workers = list(self._all)
+            self._all.clear()
+        for worker in workers:
+            worker.kill()

@@ -1,0 +1,445 @@
+"""The runtime: fires a trigger, running the deployed versions of its bound actions in
+binding order in a warm worker, and keeps the execution record.
+
+:class:`Runtime` is also the Python API for identity servers that embed actionsd::
+
+    runtime = Runtime.open(settings)
+    result = runtime.fire("post-login", {"user": {...}, "request": {...}})
+    if result.outcome.get("denied"): ...
+    if result.status == "suspended":  # api.redirect.sendUserTo
+        result = runtime.resume(result.execution_id, {"query": {"state": "..."}})
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from actionsd import errors
+from actionsd.actions.service import load_action
+from actionsd.builds.npm import deps_key
+from actionsd.config import Settings
+from actionsd.db.engine import transaction
+from actionsd.db.schema import action_versions, actions, bindings, triggers
+from actionsd.runtime.executions import ExecutionStore
+from actionsd.runtime.pool import Sandbox, WorkerFailure, WorkerPool
+from actionsd.triggers import catalog
+from actionsd.util import now_ns
+
+RUNNABLE = (
+    "post-login",
+    "credentials-exchange",
+    "pre-user-registration",
+    "post-user-registration",
+    "post-change-password",
+    "send-phone-message",
+    "password-reset-post-challenge",
+    "custom-email-provider",
+    "custom-phone-provider",
+)
+RESUMABLE = ("post-login", "password-reset-post-challenge")
+
+
+@dataclass
+class FlowResult:
+    execution_id: str
+    trigger_id: str
+    status: str  # final | suspended
+    outcome: dict[str, Any]
+    results: list[dict[str, Any]]
+    error: dict[str, Any] | None = None
+    event: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        body = {
+            "execution_id": self.execution_id,
+            "trigger_id": self.trigger_id,
+            "status": self.status,
+            "outcome": self.outcome,
+            "results": self.results,
+        }
+        if self.error is not None:
+            body["error"] = self.error
+        return body
+
+
+@dataclass(frozen=True)
+class _Flow:
+    revision: int
+    actions: list[dict[str, Any]]
+    code: dict[str, str]
+    failures: dict[str, str]  # version id -> why it cannot run
+
+
+def _secret_map(items: list[dict[str, Any]]) -> dict[str, str]:
+    return {s["name"]: s.get("value", "") for s in items}
+
+
+class Runtime:
+    def __init__(self, engine: Engine, settings: Settings, builds_dir: Path) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.builds_dir = builds_dir
+        sandbox = Sandbox(
+            engine=settings.runtime_engine,
+            readable=(builds_dir,),
+            network=settings.runtime_network,
+            memory_mb=settings.runtime_memory_mb,
+            deno_dir=settings.data_dir / "deno",
+        )
+        self.pool = WorkerPool(sandbox, settings.runtime_workers)
+        self.store = ExecutionStore(engine, settings.execution_retention_days)
+        self._flows: dict[str, _Flow] = {}
+        self._lock = threading.Lock()
+        # api.cache: best effort, as Auth0 documents it; per action, in this process.
+        self._cache: dict[str, dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def open(cls, settings: Settings) -> Runtime:
+        """A runtime for in-process use, on the database ``settings`` names."""
+        from actionsd.app import bootstrap
+
+        state, _ = bootstrap(settings)
+        return cls(state.engine, settings, settings.data_dir / "builds")
+
+    def close(self) -> None:
+        self.store.close()
+        self.pool.close()
+
+    # ---- flows -------------------------------------------------------------------------
+
+    def _deps_dir(self, dependencies: list[dict[str, Any]]) -> str | None:
+        key = deps_key(dependencies)
+        return None if key is None else str(self.builds_dir / key)
+
+    def _flow(self, conn: Connection, trigger_id: str) -> _Flow:
+        """The trigger's runnable flow, re-read only when its revision moved (every
+        PATCH of its bindings and every deploy of a bound action moves it)."""
+        revision = conn.execute(
+            sa.select(triggers.c.revision).where(triggers.c.id == trigger_id)
+        ).scalar_one_or_none()
+        cached = self._flows.get(trigger_id)
+        if cached is not None and cached.revision == revision:
+            return cached
+        rows = conn.execute(
+            sa.select(
+                bindings.c.id.label("binding_id"),
+                bindings.c.secrets.label("binding_secrets"),
+                actions.c.id.label("action_id"),
+                actions.c.name.label("action_name"),
+                action_versions.c.id.label("version_id"),
+                action_versions.c.code,
+                action_versions.c.dependencies,
+                action_versions.c.secrets,
+                action_versions.c.status,
+            )
+            .join(actions, actions.c.id == bindings.c.action_id)
+            .join(action_versions, action_versions.c.id == actions.c.deployed_version_id)
+            .where(bindings.c.trigger_id == trigger_id)
+            .order_by(bindings.c.position)
+        )
+        specs, code, failures = [], {}, {}
+        for r in rows:
+            specs.append(
+                {
+                    "binding_id": r.binding_id,
+                    "action_id": r.action_id,
+                    "action_name": r.action_name,
+                    "version_id": r.version_id,
+                    "deps_dir": self._deps_dir(r.dependencies),
+                    "secrets": {**_secret_map(r.secrets), **_secret_map(r.binding_secrets)},
+                }
+            )
+            code[r.version_id] = r.code
+            if r.status != "built":
+                failures[r.version_id] = (
+                    "The deployed version failed to build"
+                    if r.status == "failed"
+                    else "The deployed version is still being built"
+                )
+        flow = _Flow(int(revision or 0), specs, code, failures)
+        with self._lock:
+            self._flows[trigger_id] = flow
+        return flow
+
+    def fire(self, trigger_id: str, event: dict[str, Any]) -> FlowResult:
+        """Run the trigger's flow for ``event``; the result combines every action's
+        commands. Raises BusinessRule for a trigger the runtime does not run."""
+        if trigger_id not in RUNNABLE:
+            raise errors.BusinessRule(f"The trigger '{trigger_id}' cannot be fired here.")
+        with transaction(self.engine, write=False) as conn:
+            flow = self._flow(conn, trigger_id)
+        blocked = [a for a in flow.actions if a["version_id"] in flow.failures]
+        if blocked:
+            first = blocked[0]
+            message = flow.failures[first["version_id"]]
+            return self._finish_error(trigger_id, event, first, message)
+        return self._run(
+            execution_id=secrets.token_urlsafe(24),
+            trigger_id=trigger_id,
+            event=event,
+            actions=flow.actions,
+            code=flow.code,
+            start=0,
+            created_at=now_ns(),
+            previous=[],
+            outcome={},
+        )
+
+    def resume(self, execution_id: str, params: dict[str, Any]) -> FlowResult:
+        """Continue a flow suspended by a redirect: the redirecting action's
+        ``onContinue…`` handler runs with ``params`` (query/body) in ``event.request``,
+        then the actions after it."""
+        row = self.store.load(execution_id)
+        if row is None:
+            raise errors.NotFound(errors.EXECUTION_NOT_FOUND)
+        if row["status"] != "suspended" or not row.get("state"):
+            raise errors.Conflict("That execution is not waiting to be continued.")
+        state = row["state"]
+        code = self._code_for(state["actions"])
+        return self._run(
+            execution_id=execution_id,
+            trigger_id=row["trigger_id"],
+            event=state["event"],
+            actions=state["actions"],
+            code=code,
+            start=state["index"],
+            created_at=row["created_at"],
+            previous=row["results"],
+            outcome=state["outcome"],
+            resume={k: v for k, v in params.items() if k in ("query", "body")},
+        )
+
+    def _code_for(self, specs: list[dict[str, Any]]) -> dict[str, str]:
+        ids = [s["version_id"] for s in specs]
+        with transaction(self.engine, write=False) as conn:
+            rows = conn.execute(
+                sa.select(action_versions.c.id, action_versions.c.code).where(
+                    action_versions.c.id.in_(ids)
+                )
+            )
+            return {r.id: r.code for r in rows}
+
+    def _run(
+        self,
+        *,
+        execution_id: str,
+        trigger_id: str,
+        event: dict[str, Any],
+        actions: list[dict[str, Any]],
+        code: dict[str, str],
+        start: int,
+        created_at: int,
+        previous: list[dict[str, Any]],
+        outcome: dict[str, Any],
+        resume: dict[str, Any] | None = None,
+    ) -> FlowResult:
+        timeout = self.settings.execution_timeout_seconds
+        message: dict[str, Any] = {
+            "type": "flow",
+            "trigger": trigger_id,
+            "event": event,
+            "actions": actions,
+            "start": start,
+            "outcome": outcome,
+            "cache": {a["action_id"]: self._cache.get(a["action_id"], {}) for a in actions},
+            "deadline_ms": int(timeout * 1000),
+        }
+        if resume is not None:
+            message["resume"] = resume
+        try:
+            reply = self.pool.run(message, timeout, code)
+        except WorkerFailure as failure:
+            culprit = (
+                actions[start] if len(actions) > start else {"action_name": "", "binding_id": None}
+            )
+            return self._finish_error(
+                trigger_id, event, culprit, failure.message, execution_id, created_at
+            )
+        if not reply.get("ok"):
+            error = reply.get("error") or {}
+            raise RuntimeError(f"the action worker refused the flow: {error.get('message')}")
+        self._apply_cache(reply.get("cache_writes") or [])
+        results = [*previous, *(self._result(r) for r in reply["results"])]
+        failed = next((r for r in reply["results"] if r.get("error")), None)
+        suspended_at = reply.get("suspended_at")
+        status = "suspended" if suspended_at is not None and failed is None else "final"
+        now = now_ns()
+        row: dict[str, Any] = {
+            "id": execution_id,
+            "trigger_id": trigger_id,
+            "status": status,
+            "results": results,
+            "outcome": reply["outcome"],
+            "state": None,
+            "created_at": created_at,
+            "updated_at": now,
+        }
+        if status == "suspended":
+            row["state"] = {
+                "event": reply["event"],
+                "actions": actions,
+                "index": suspended_at,
+                "outcome": {k: v for k, v in reply["outcome"].items() if k != "redirect"},
+            }
+        self.store.record(row, now=status == "suspended")
+        return FlowResult(
+            execution_id=execution_id,
+            trigger_id=trigger_id,
+            status=status,
+            outcome=reply["outcome"],
+            results=results,
+            error=failed.get("error") if failed else None,
+            event=reply["event"],
+        )
+
+    def _finish_error(
+        self,
+        trigger_id: str,
+        event: dict[str, Any],
+        action: dict[str, Any],
+        message: str,
+        execution_id: str | None = None,
+        created_at: int | None = None,
+    ) -> FlowResult:
+        now = now_ns()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        error = {"id": "runtime_error", "msg": message, "url": ""}
+        result = {
+            "action_name": action.get("action_name", ""),
+            "binding_id": action.get("binding_id"),
+            "version_id": action.get("version_id"),
+            "error": error,
+            "started_at": stamp,
+            "ended_at": stamp,
+        }
+        execution_id = execution_id or secrets.token_urlsafe(24)
+        self.store.record(
+            {
+                "id": execution_id,
+                "trigger_id": trigger_id,
+                "status": "final",
+                "results": [result],
+                "outcome": {},
+                "state": None,
+                "created_at": created_at or now,
+                "updated_at": now,
+            }
+        )
+        return FlowResult(
+            execution_id,
+            trigger_id,
+            "final",
+            {},
+            [result],
+            {"name": "Error", "message": message},
+            event,
+        )
+
+    @staticmethod
+    def _result(raw: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "action_name": raw["action_name"],
+            "binding_id": raw.get("binding_id"),
+            "version_id": raw.get("version_id"),
+            "started_at": raw["started_at"],
+            "ended_at": raw["ended_at"],
+            "response": {
+                "logs": raw.get("logs", ""),
+                "commands": raw.get("commands", []),
+                "stats": {"action_duration_ms": round(raw.get("duration_ms", 0), 3)},
+            },
+        }
+        if raw.get("error"):
+            err = raw["error"]
+            result["error"] = {
+                "id": err.get("name") or "Error",
+                "msg": err.get("message", ""),
+                "url": "",
+            }
+            result["response"]["error"] = {"name": err.get("name"), "message": err.get("message")}
+        return result
+
+    def _apply_cache(self, writes: list[dict[str, Any]]) -> None:
+        for w in writes:
+            entries = self._cache.setdefault(w["action_id"], {})
+            if w["value"] is None:
+                entries.pop(w["key"], None)
+            else:
+                entries[w["key"]] = {"value": w["value"], "expires_at": w["expires_at"]}
+
+    # ---- POST /actions/actions/{id}/test -------------------------------------------------
+
+    def test(self, conn: Connection, action_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Run the action's draft once against ``payload`` (Auth0: the event, or an object
+        whose ``event`` member is the event). Answers Auth0's ``{payload: …}``."""
+        row = load_action(conn, action_id)
+        if row.status != "built":
+            raise errors.BusinessRule(
+                "A draft must be in the 'built' state before it can be tested."
+            )
+        trigger = catalog.find(row.trigger_id, row.trigger_version)
+        if row.trigger_id not in RUNNABLE or trigger is None:
+            raise errors.BusinessRule(
+                f"Actions of the trigger '{row.trigger_id}' cannot be tested here."
+            )
+        event = (
+            payload["event"]
+            if set(payload) == {"event"} and isinstance(payload["event"], dict)
+            else payload
+        )
+        draft_id = f"draft-{row.id}-{row.updated_at}"
+        spec = {
+            "binding_id": None,
+            "action_id": row.id,
+            "action_name": row.name,
+            "version_id": draft_id,
+            "deps_dir": self._deps_dir(row.dependencies),
+            "secrets": _secret_map(row.secrets),
+        }
+        started = time.perf_counter()
+        message = {
+            "type": "flow",
+            "trigger": row.trigger_id,
+            "event": event,
+            "actions": [spec],
+            "start": 0,
+            "outcome": {},
+            "cache": {},
+            "deadline_ms": int(self.settings.execution_timeout_seconds * 1000),
+        }
+        body: dict[str, Any]
+        try:
+            reply = self.pool.run(
+                message, self.settings.execution_timeout_seconds, {draft_id: row.code}
+            )
+            result = reply["results"][0] if reply.get("results") else {}
+            body = {
+                "logs": result.get("logs", ""),
+                "commands": result.get("commands", []),
+                "outcome": reply.get("outcome", {}),
+            }
+            if result.get("error"):
+                body["error"] = result["error"]
+            action_ms = result.get("duration_ms", 0)
+        except WorkerFailure as failure:
+            body = {"error": {"name": "Error", "message": failure.message}}
+            action_ms = (time.perf_counter() - started) * 1000
+        total_ms = (time.perf_counter() - started) * 1000
+        body["stats"] = {
+            "total_request_duration_ms": round(total_ms),
+            "total_runtime_execution_duration_ms": round(total_ms),
+            "runtime_processing_duration_ms": max(0, round(total_ms - action_ms)),
+            "action_duration_ms": round(action_ms),
+            "runtime_external_call_duration_ms": 0,
+            "boot_duration_ms": 0,
+            "network_duration_ms": 0,
+        }
+        return {"payload": body}

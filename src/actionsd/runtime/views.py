@@ -1,0 +1,128 @@
+"""HTTP routes of the runtime: Auth0's test and executions endpoints, and actionsd's
+entry point for identity servers (``/actionsd/v1``, outside Auth0's namespace)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path
+from pydantic import BaseModel, ConfigDict, Field
+
+from actionsd import errors
+from actionsd.api.deps import State, requires
+from actionsd.auth.tokens import EXECUTE_SCOPE
+from actionsd.runtime import executions
+
+router = APIRouter()
+OUT: dict[str, Any] = {"response_model_exclude_none": True}
+
+
+class TestActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    payload: dict[str, Any]
+
+
+class TestActionOut(BaseModel):
+    payload: dict[str, Any]
+
+
+class ExecutionOut(BaseModel):
+    id: str
+    trigger_id: str
+    status: str
+    results: list[dict[str, Any]]
+    created_at: str
+    updated_at: str
+
+
+class FireIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    event: dict[str, Any] = Field(description="The trigger's event object, as Auth0 documents it.")
+
+
+class ContinueIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    query: dict[str, Any] | None = Field(
+        default=None, description="Query of the request that came back."
+    )
+    body: dict[str, Any] | None = Field(
+        default=None, description="Form body of the request that came back."
+    )
+
+
+class FlowOut(BaseModel):
+    execution_id: str
+    trigger_id: str
+    status: str = Field(description="final, or suspended while a redirect is out.")
+    outcome: dict[str, Any] = Field(
+        description="The combined commands: denied, user metadata changes, idToken and "
+        "accessToken claims and scopes, multifactor, redirect, authentication, notification."
+    )
+    results: list[dict[str, Any]]
+    error: dict[str, Any] | None = None
+
+
+@router.post(
+    "/api/v2/actions/actions/{id}/test",
+    response_model=TestActionOut,
+    operation_id="post_test_action",
+    tags=["actions"],
+    dependencies=[requires("create:actions")],
+)
+def test_action(state: State, id: str, body: TestActionIn) -> Any:
+    """Run the action's draft once against a payload (200 even when the code throws)."""
+    runtime = state.require_runtime()
+    with state.read() as conn:
+        return runtime.test(conn, id, body.payload)
+
+
+@router.get(
+    "/api/v2/actions/executions/{id}",
+    response_model=ExecutionOut,
+    operation_id="get_execution",
+    tags=["triggers"],
+    dependencies=[requires("read:actions")],
+    **OUT,
+)
+def read_execution(state: State, id: str) -> Any:
+    """Retrieve an execution record (kept ten days)."""
+    row = state.require_runtime().store.load(id)
+    if row is None:
+        raise errors.NotFound(errors.EXECUTION_NOT_FOUND)
+    return executions.render(row)
+
+
+@router.post(
+    "/actionsd/v1/triggers/{triggerId}/execute",
+    response_model=FlowOut,
+    operation_id="actionsd_execute_trigger",
+    tags=["runtime (actionsd)"],
+    dependencies=[requires(EXECUTE_SCOPE)],
+    **OUT,
+)
+def execute_trigger(
+    state: State,
+    triggerId: Annotated[str, Path(description="The trigger to fire, e.g. post-login.")],
+    body: FireIn,
+) -> Any:
+    """Fire a trigger: run its bound actions in binding order against the event and
+    answer the combined commands and the execution id. Not part of Auth0's API: the
+    entry point for identity servers (scope ``execute:actions``)."""
+    return state.require_runtime().fire(triggerId, body.event).as_json()
+
+
+@router.post(
+    "/actionsd/v1/executions/{id}/continue",
+    response_model=FlowOut,
+    operation_id="actionsd_continue_execution",
+    tags=["runtime (actionsd)"],
+    dependencies=[requires(EXECUTE_SCOPE)],
+    **OUT,
+)
+def continue_execution(
+    state: State, id: str, body: Annotated[ContinueIn | None, Body()] = None
+) -> Any:
+    """Resume a flow that a redirect suspended (``api.redirect.sendUserTo``): the
+    redirecting action's ``onContinue…`` handler runs, then the rest of the flow."""
+    params = body.model_dump(exclude_none=True) if body is not None else {}
+    return state.require_runtime().resume(id, params).as_json()

@@ -1,0 +1,86 @@
+"""Helpers for runtime tests: bind real code to a trigger, fire it over HTTP."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import httpx
+
+from tests.helpers import create_action, deploy, wait_status
+
+_n = itertools.count()
+VERSIONS = {
+    "post-login": "v3",
+    "credentials-exchange": "v2",
+    "pre-user-registration": "v2",
+    "post-user-registration": "v2",
+    "post-change-password": "v2",
+    "send-phone-message": "v2",
+    "password-reset-post-challenge": "v1",
+    "custom-email-provider": "v1",
+    "custom-phone-provider": "v1",
+}
+
+
+def bind(api: httpx.Client, trigger: str, *codes: str, **create: Any) -> list[dict[str, Any]]:
+    """Create, build, deploy and bind one action per code, in order."""
+    made = []
+    for code in codes:
+        action = create_action(
+            api,
+            f"{trigger}-{next(_n)}",
+            trigger=trigger,
+            version=VERSIONS[trigger],
+            code=code,
+            **create,
+        )
+        built = wait_status(api, action["id"])
+        assert built["status"] == "built", built
+        deploy(api, action["id"])
+        made.append(action)
+    refs = [{"ref": {"type": "action_id", "value": a["id"]}} for a in made]
+    response = api.patch(f"/actions/triggers/{trigger}/bindings", json={"bindings": refs})
+    assert response.status_code == 200, response.text
+    return made
+
+
+def fire(api: httpx.Client, trigger: str, event: dict[str, Any] | None = None) -> dict[str, Any]:
+    response = api.post(
+        f"{root(api)}/actionsd/v1/triggers/{trigger}/execute", json={"event": event or {}}
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def root(api: httpx.Client) -> str:
+    return str(api.base_url).rstrip("/").removesuffix("/api/v2")
+
+
+def execution(api: httpx.Client, execution_id: str) -> dict[str, Any]:
+    """The stored record (written behind the flow, so it may take a moment)."""
+    deadline = time.monotonic() + 10
+    while True:
+        response = api.get(f"/actions/executions/{execution_id}")
+        if response.status_code == 200:
+            body: dict[str, Any] = response.json()
+            return body
+        assert time.monotonic() < deadline, response.text
+        time.sleep(0.02)
+
+
+def handler(trigger: str, body: str) -> str:
+    name = {
+        "post-login": "onExecutePostLogin",
+        "credentials-exchange": "onExecuteCredentialsExchange",
+        "pre-user-registration": "onExecutePreUserRegistration",
+        "post-user-registration": "onExecutePostUserRegistration",
+        "post-change-password": "onExecutePostChangePassword",
+        "send-phone-message": "onExecuteSendPhoneMessage",
+        "password-reset-post-challenge": "onExecutePostChallenge",
+        "custom-email-provider": "onExecuteCustomEmailProvider",
+        "custom-phone-provider": "onExecuteCustomPhoneProvider",
+    }[trigger]
+    return f"exports.{name} = async (event, api) => {{ {body} }};"

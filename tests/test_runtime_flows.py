@@ -1,0 +1,230 @@
+"""Trigger flows in real Deno workers: binding order, how commands combine, secrets,
+redirects, executions, the test endpoint."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.helpers import by_id, deploy, error
+from tests.runtime_helpers import bind, execution, fire, handler, root
+
+PL = "post-login"
+
+
+def test_actions_run_in_binding_order_and_later_claim_wins(api: httpx.Client) -> None:
+    a, b, c = bind(
+        api,
+        PL,
+        handler(PL, "console.log('first'); api.idToken.setCustomClaim('https://x/who', 'first');"),
+        handler(
+            PL,
+            "console.log('second'); api.idToken.setCustomClaim('https://x/who', 'second'); api.accessToken.setCustomClaim('https://x/n', 2);",
+        ),
+        handler(PL, "console.log('third');"),
+    )
+    result = fire(api, PL, {"user": {"user_id": "auth0|1"}})
+    assert result["status"] == "final" and "error" not in result
+    assert [r["action_name"] for r in result["results"]] == [a["name"], b["name"], c["name"]]
+    assert [r["response"]["logs"] for r in result["results"]] == ["first\n", "second\n", "third\n"]
+    assert result["outcome"]["idToken"]["claims"] == {"https://x/who": "second"}
+    assert result["outcome"]["accessToken"]["claims"] == {"https://x/n": 2}
+
+    # Reorder: the order of the PATCH is the order of execution.
+    bindings = api.get(f"/actions/triggers/{PL}/bindings").json()["bindings"]
+    api.patch(
+        f"/actions/triggers/{PL}/bindings",
+        json={
+            "bindings": [
+                {"ref": {"type": "binding_id", "value": x["id"]}} for x in reversed(bindings)
+            ]
+        },
+    )
+    again = fire(api, PL, {"user": {}})
+    assert [r["response"]["logs"] for r in again["results"]] == ["third\n", "second\n", "first\n"]
+    assert again["outcome"]["idToken"]["claims"] == {"https://x/who": "first"}
+
+
+def test_deny_stops_later_actions(api: httpx.Client) -> None:
+    bind(
+        api,
+        PL,
+        handler(PL, "api.user.setAppMetadata('step', 1);"),
+        handler(PL, "api.access.deny('no entry');"),
+        handler(PL, "api.user.setAppMetadata('step', 3);"),
+    )
+    result = fire(api, PL, {"user": {}})
+    assert result["outcome"]["denied"] == {"reason": "no entry"}
+    assert len(result["results"]) == 2
+    assert result["outcome"]["user"]["app_metadata"] == {"step": 1}
+
+
+def test_metadata_merges_and_later_actions_see_it(api: httpx.Client) -> None:
+    bind(
+        api,
+        PL,
+        handler(PL, "api.user.setUserMetadata('a', 1); api.user.setUserMetadata('keep', 'x');"),
+        handler(PL, "api.user.setUserMetadata('b', event.user.user_metadata.a + 1);"),
+        handler(
+            PL,
+            "api.user.setUserMetadata('a', null); api.user.setAppMetadata('seen_b', event.user.user_metadata.b);",
+        ),
+    )
+    result = fire(api, PL, {"user": {"user_metadata": {"old": True}}})
+    assert result["outcome"]["user"] == {
+        "user_metadata": {"a": None, "keep": "x", "b": 2},
+        "app_metadata": {"seen_b": 2},
+    }
+
+
+def test_reserved_claims_are_dropped(api: httpx.Client) -> None:
+    bind(
+        api,
+        PL,
+        handler(
+            PL,
+            "api.idToken.setCustomClaim('sub', 'evil'); api.accessToken.setCustomClaim('scope', 'admin'); api.idToken.setCustomClaim('https://x/ok', 1);",
+        ),
+    )
+    outcome = fire(api, PL, {"user": {}})["outcome"]
+    assert outcome["idToken"]["claims"] == {"https://x/ok": 1}
+    assert "accessToken" not in outcome or "scope" not in outcome["accessToken"].get("claims", {})
+
+
+def test_thrown_error_fails_the_execution(api: httpx.Client) -> None:
+    bind(
+        api,
+        PL,
+        handler(PL, "api.idToken.setCustomClaim('https://x/a', 1);"),
+        handler(PL, "throw new TypeError('boom');"),
+        handler(PL, "api.idToken.setCustomClaim('https://x/c', 3);"),
+    )
+    result = fire(api, PL, {"user": {}})
+    assert result["error"]["name"] == "TypeError" and result["error"]["message"] == "boom"
+    assert len(result["results"]) == 2
+    assert result["results"][1]["error"] == {"id": "TypeError", "msg": "boom", "url": ""}
+
+
+def test_secrets_of_action_and_binding(api: httpx.Client) -> None:
+    (action,) = bind(
+        api,
+        PL,
+        handler(
+            PL,
+            "api.idToken.setCustomClaim('https://x/s', event.secrets.API_KEY + '/' + event.secrets.REGION);",
+        ),
+        secrets=[{"name": "API_KEY", "value": "k-123"}, {"name": "REGION", "value": "eu"}],
+    )
+    assert fire(api, PL, {"user": {}})["outcome"]["idToken"]["claims"]["https://x/s"] == "k-123/eu"
+    api.patch(
+        f"/actions/triggers/{PL}/bindings",
+        json={"bindings": [by_id(action["id"], secrets=[{"name": "REGION", "value": "us"}])]},
+    )
+    assert fire(api, PL, {"user": {}})["outcome"]["idToken"]["claims"]["https://x/s"] == "k-123/us"
+
+
+def test_a_new_deploy_runs_at_once(api: httpx.Client) -> None:
+    (action,) = bind(api, PL, handler(PL, "api.idToken.setCustomClaim('https://x/v', 1);"))
+    assert fire(api, PL, {})["outcome"]["idToken"]["claims"]["https://x/v"] == 1
+    api.patch(
+        f"/actions/actions/{action['id']}",
+        json={"code": handler(PL, "api.idToken.setCustomClaim('https://x/v', 2);")},
+    )
+    assert fire(api, PL, {})["outcome"]["idToken"]["claims"]["https://x/v"] == 1, (
+        "an undeployed draft does not run"
+    )
+    deploy(api, action["id"])
+    assert fire(api, PL, {})["outcome"]["idToken"]["claims"]["https://x/v"] == 2
+
+
+def test_redirect_suspends_and_continue_resumes(api: httpx.Client) -> None:
+    bind(
+        api,
+        PL,
+        handler(PL, "api.user.setAppMetadata('before', true);"),
+        "exports.onExecutePostLogin = async (event, api) => {"
+        "  const token = api.redirect.encodeToken({secret: event.secrets.S, payload: {step: 'mfa'}});"
+        "  api.redirect.sendUserTo('https://consent.example/ask', {query: {session_token: token}});"
+        "};"
+        "exports.onContinuePostLogin = async (event, api) => {"
+        "  const payload = api.redirect.validateToken({secret: event.secrets.S, tokenParameterName: 'session_token'});"
+        "  api.idToken.setCustomClaim('https://x/answer', event.request.query.answer + ':' + payload.step);"
+        "};",
+        handler(PL, "api.user.setAppMetadata('after', event.user.app_metadata.before);"),
+        secrets=[{"name": "S", "value": "shared-secret"}],
+    )
+    first = fire(api, PL, {"user": {"user_id": "u1"}, "request": {"hostname": "login.example"}})
+    assert first["status"] == "suspended"
+    url = first["outcome"]["redirect"]["url"]
+    assert url.startswith("https://consent.example/ask?session_token=")
+    token = url.split("session_token=")[1]
+    assert execution(api, first["execution_id"])["status"] == "suspended"
+
+    resumed = api.post(
+        f"{root(api)}/actionsd/v1/executions/{first['execution_id']}/continue",
+        json={"query": {"answer": "yes", "session_token": token}},
+    )
+    assert resumed.status_code == 200, resumed.text
+    body = resumed.json()
+    assert body["status"] == "final" and body["execution_id"] == first["execution_id"]
+    assert body["outcome"]["idToken"]["claims"]["https://x/answer"] == "yes:mfa"
+    assert body["outcome"]["user"]["app_metadata"] == {"before": True, "after": True}, [
+        (r["action_name"], r.get("error"), r["response"]["commands"]) for r in body["results"]
+    ]
+    assert len(body["results"]) == 4  # action 2 appears for its execute and its continue
+    again = api.post(
+        f"{root(api)}/actionsd/v1/executions/{first['execution_id']}/continue", json={}
+    )
+    assert again.status_code == 409
+
+    # A forged token fails the continue handler, so the flow fails.
+    second = fire(api, PL, {"user": {"user_id": "u1"}})
+    forged = api.post(
+        f"{root(api)}/actionsd/v1/executions/{second['execution_id']}/continue",
+        json={"query": {"session_token": token[:-3] + "abc"}},
+    )
+    assert "signature" in forged.json()["error"]["message"]
+
+
+def test_execution_record(api: httpx.Client) -> None:
+    (action,) = bind(api, PL, handler(PL, "console.log('hello from', event.user.email);"))
+    result = fire(api, PL, {"user": {"email": "ada@example.com"}})
+    record = execution(api, result["execution_id"])
+    assert record["trigger_id"] == PL and record["status"] == "final"
+    (entry,) = record["results"]
+    assert entry["action_name"] == action["name"]
+    assert entry["response"]["logs"] == "hello from ada@example.com\n"
+    assert entry["started_at"] <= entry["ended_at"]
+    assert error(api.get("/actions/executions/nope"))["message"] == "That execution does not exist."
+
+
+def test_test_endpoint_runs_the_draft(api: httpx.Client) -> None:
+    (action,) = bind(api, PL, handler(PL, "console.log('deployed');"))
+    api.patch(
+        f"/actions/actions/{action['id']}",
+        json={
+            "code": handler(PL, "console.log('draft', event.user.email); api.access.deny('nope');")
+        },
+    )
+    from tests.helpers import wait_status
+
+    wait_status(api, action["id"], ("built",))
+    response = api.post(
+        f"/actions/actions/{action['id']}/test",
+        json={"payload": {"event": {"user": {"email": "t@example.com"}}}},
+    )
+    assert response.status_code == 200, response.text
+    payload = response.json()["payload"]
+    assert payload["logs"] == "draft t@example.com\n"
+    assert payload["commands"] == [{"name": "access.deny", "args": ["nope"]}]
+    assert set(payload["stats"]) >= {
+        "total_request_duration_ms",
+        "action_duration_ms",
+        "boot_duration_ms",
+    }
+
+    api.patch(f"/actions/actions/{action['id']}", json={"code": handler(PL, "null.boom;")})
+    wait_status(api, action["id"], ("built",))
+    thrown = api.post(f"/actions/actions/{action['id']}/test", json={"payload": {"user": {}}})
+    assert thrown.status_code == 200, "Auth0 answers 200 with the error inside the payload"
+    assert thrown.json()["payload"]["error"]["name"] == "TypeError"
+    assert "stack" in thrown.json()["payload"]["error"]

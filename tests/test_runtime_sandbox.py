@@ -1,0 +1,182 @@
+"""Containment: runaway and hostile action code fails its own execution, and the server
+and the next execution go on. Also: real npm dependencies, and turning the network off."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import make_settings
+from tests.helpers import create_action, wait_status
+from tests.runtime_helpers import bind, fire, handler
+from tests.servers import InProcessServer
+
+PL = "post-login"
+OK = handler(PL, "api.idToken.setCustomClaim('https://x/ok', true);")
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    settings = make_settings(
+        tmp_path_factory.mktemp("sandbox"),
+        "sqlite",
+        execution_timeout_seconds=2.0,
+        runtime_memory_mb=64,
+        runtime_workers=1,
+    )
+    server = InProcessServer(settings).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sapi(strict: InProcessServer) -> Iterator[httpx.Client]:
+    with strict.client() as client:
+        client.patch(f"/actions/triggers/{PL}/bindings", json={"bindings": []})
+        for action in client.get("/actions/actions", params={"per_page": 100}).json()["actions"]:
+            client.delete(f"/actions/actions/{action['id']}", params={"force": "true"})
+        yield client
+
+
+def attempt(api: httpx.Client, body: str) -> str:
+    """Run ``body`` as the first of two actions; return the error it caused and check
+    that the flow stopped there and that the next execution runs normally."""
+    bind(api, PL, handler(PL, body), OK)
+    result = fire(api, PL, {"user": {}})
+    assert "error" in result, f"not contained: {result}"
+    assert len(result["results"]) == 1
+    api.patch(f"/actions/triggers/{PL}/bindings", json={"bindings": []})
+    bind(api, PL, OK)
+    after = fire(api, PL, {"user": {}})
+    assert after["outcome"]["idToken"]["claims"] == {"https://x/ok": True}, after
+    message: str = result["error"]["message"]
+    return message
+
+
+def test_reading_system_files_is_denied(sapi: httpx.Client) -> None:
+    message = attempt(sapi, "require('fs').readFileSync('/etc/passwd', 'utf8');")
+    assert "read access" in message
+
+
+def test_reading_the_database_is_denied(sapi: httpx.Client, strict: InProcessServer) -> None:
+    db = strict.settings.data_dir / "actionsd.db"
+    assert db.exists()
+    message = attempt(sapi, f"require('fs').readFileSync({str(db)!r});")
+    assert "read access" in message
+
+
+def test_server_environment_is_invisible(sapi: httpx.Client) -> None:
+    message = attempt(
+        sapi, "api.idToken.setCustomClaim('https://x/env', JSON.stringify(process.env));"
+    )
+    assert "env access" in message
+
+
+def test_spawning_processes_is_denied(sapi: httpx.Client) -> None:
+    message = attempt(sapi, "require('child_process').execFileSync('/bin/id');")
+    assert "access" in message
+
+
+def test_process_exit_is_refused(sapi: httpx.Client) -> None:
+    assert "not allowed" in attempt(sapi, "process.exit(1);")
+
+
+def test_unhandled_rejection_fails_the_action(sapi: httpx.Client) -> None:
+    assert (
+        attempt(sapi, "Promise.reject(new Error('nobody waits for me'));") == "nobody waits for me"
+    )
+
+
+def test_infinite_loop_hits_the_deadline(sapi: httpx.Client) -> None:
+    started = time.monotonic()
+    message = attempt(sapi, "while (true) {}")
+    assert message == "Script execution time exceeded"
+    assert time.monotonic() - started < 15
+
+
+def test_memory_bomb_hits_the_limit(sapi: httpx.Client) -> None:
+    message = attempt(
+        sapi, "const hog = []; while (true) hog.push(new Array(1e6).fill(Math.random()));"
+    )
+    assert message == "The action exceeded its memory limit"
+
+
+def test_log_output_is_bounded(sapi: httpx.Client) -> None:
+    bind(sapi, PL, handler(PL, "for (let i = 0; i < 20000; i++) console.log('x'.repeat(100));"))
+    logs = fire(sapi, PL, {"user": {}})["results"][0]["response"]["logs"]
+    assert 60_000 < len(logs) < 70_000 and logs.endswith("[log output truncated]\n")
+
+
+def test_npm_dependency_is_installed_and_required(sapi: httpx.Client) -> None:
+    (action,) = bind(
+        sapi,
+        PL,
+        handler(
+            PL,
+            "const isNumber = require('is-number'); api.idToken.setCustomClaim('https://x/n', isNumber('42') && !isNumber('x'));",
+        ),
+        dependencies=[{"name": "is-number", "version": "7.0.0"}],
+    )
+    result = fire(sapi, PL, {"user": {}})
+    assert "error" not in result, result
+    assert result["outcome"]["idToken"]["claims"] == {"https://x/n": True}
+    assert sapi.get(f"/actions/actions/{action['id']}").json()["dependencies"] == [
+        {"name": "is-number", "version": "7.0.0"}
+    ]
+
+
+def test_unknown_npm_package_fails_the_build(sapi: httpx.Client) -> None:
+    action = create_action(
+        sapi, code=OK, dependencies=[{"name": "actionsd-no-such-package-zz9", "version": "1.0.0"}]
+    )
+    assert wait_status(sapi, action["id"])["status"] == "failed"
+    assert sapi.post(f"/actions/actions/{action['id']}/deploy").status_code == 400
+
+
+@pytest.fixture
+def pong_url() -> Iterator[str]:
+    """A local HTTP server answering "pong"."""
+
+    class Pong(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"pong")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = HTTPServer(("127.0.0.1", 0), Pong)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+
+
+FETCH = "const r = await fetch(event.url); api.idToken.setCustomClaim('https://x/body', await r.text());"
+
+
+def test_network_is_allowed_by_default(sapi: httpx.Client, pong_url: str) -> None:
+    bind(sapi, PL, handler(PL, FETCH))
+    result = fire(sapi, PL, {"url": pong_url})
+    assert result["outcome"]["idToken"]["claims"] == {"https://x/body": "pong"}, result
+
+
+def test_network_can_be_turned_off(tmp_path: Path, pong_url: str) -> None:
+    settings = make_settings(
+        tmp_path, "sqlite", runtime_network=False, runtime_workers=1, execution_timeout_seconds=5.0
+    )
+    server = InProcessServer(settings).start()
+    try:
+        with server.client() as api:
+            bind(api, PL, handler(PL, FETCH))
+            result = fire(api, PL, {"url": pong_url})
+            assert "net access" in result["error"]["message"], result
+    finally:
+        server.stop()
