@@ -13,7 +13,13 @@ import httpx
 import pytest
 
 from actionsd.config import Settings
-from actionsd.db.schema import action_versions, actions, bindings
+from actionsd.db.schema import (
+    action_module_versions,
+    action_modules,
+    action_versions,
+    actions,
+    bindings,
+)
 from tests.servers import InProcessServer, free_port, postgres_for_worker, reset_postgres
 
 PG_URL = os.environ.get("ACTIONSD_TEST_PG_URL", "")
@@ -73,5 +79,7 @@ def api(server: InProcessServer) -> Iterator[httpx.Client]:
         conn.execute(bindings.delete())
         conn.execute(action_versions.delete())
         conn.execute(actions.delete())
+        conn.execute(action_module_versions.delete())
+        conn.execute(action_modules.delete())
     with server.client() as client:
         yield client

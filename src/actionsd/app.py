@@ -27,6 +27,7 @@ from actionsd.builds.worker import BuildWorker
 from actionsd.config import Settings
 from actionsd.db import migrate
 from actionsd.db.engine import create_engine, transaction
+from actionsd.modules import views as module_views
 from actionsd.runtime import views as runtime_views
 from actionsd.runtime.service import Runtime
 
@@ -89,6 +90,7 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
     api_errors.install(app)
     app.include_router(action_views.router)
     app.include_router(binding_views.router)
+    app.include_router(module_views.router)
     app.include_router(auth_views.router)
     app.include_router(runtime_views.router)
     app.add_middleware(

@@ -31,6 +31,15 @@ def fmt_ts(ns: int | None) -> str | None:
     return f"{stamp}.{frac:09d}Z"
 
 
+def fmt_ts_us(ns: int | None) -> str | None:
+    """RFC 3339 UTC with microseconds, as Auth0's Modules service prints times."""
+    if ns is None:
+        return None
+    seconds, frac = divmod(ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{frac // 1000:06d}Z"
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 

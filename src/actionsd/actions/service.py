@@ -17,6 +17,7 @@ from actionsd import errors
 from actionsd.actions import render
 from actionsd.actions.models import CreateActionIn, SecretIn, TriggerIn, UpdateActionIn
 from actionsd.db.schema import action_versions, actions, bindings, triggers
+from actionsd.modules.service import resolve_refs
 from actionsd.triggers import catalog
 from actionsd.util import envelope, new_id, now_ns
 
@@ -159,12 +160,6 @@ def _check_name_free(conn: Connection, name: str, *, except_id: str | None = Non
         raise errors.Conflict(f"An action with the name '{name}' already exists.")
 
 
-def _check_modules(modules: list[Any]) -> None:
-    # Actions Modules arrive with the runtime; until then no module can be referenced.
-    if modules:
-        raise errors.BusinessRule(f"The action module '{modules[0].module_id}' does not exist.")
-
-
 def _secrets(
     incoming: list[SecretIn], existing: list[dict[str, Any]], now: int
 ) -> list[dict[str, Any]]:
@@ -195,7 +190,7 @@ def create_action(conn: Connection, body: CreateActionIn, limits: Limits) -> dic
     trigger = _resolve_trigger(body.supported_triggers[0])
     runtime = body.runtime if body.runtime is not None else trigger.creation_runtime
     _check_runtime(trigger, runtime)
-    _check_modules(body.modules)
+    modules = resolve_refs(conn, body.modules)
     count = conn.execute(sa.select(sa.func.count()).select_from(actions)).scalar_one()
     if count >= limits.max_actions:
         raise errors.BusinessRule(
@@ -214,7 +209,7 @@ def create_action(conn: Connection, body: CreateActionIn, limits: Limits) -> dic
         "runtime": runtime,
         "dependencies": _dependencies(body.dependencies),
         "secrets": _secrets(body.secrets, [], now),
-        "modules": [],
+        "modules": modules,
         "status": "pending",
         "build_errors": [],
         "built_at": None,
@@ -270,8 +265,7 @@ def update_action(
     if body.secrets is not None:
         changes["secrets"] = _secrets(body.secrets, row.secrets, now)
     if "modules" in fields and body.modules is not None:
-        _check_modules(body.modules)
-        changes["modules"] = []
+        changes["modules"] = resolve_refs(conn, body.modules)
     # Any edit puts the draft back through the build and marks it undeployed (Auth0 does
     # so even when nothing changed).
     changes.update(

@@ -22,6 +22,8 @@ class BuildInput:
     code: str
     runtime: str
     dependencies: list[dict[str, Any]]
+    # The dependency sets of the module versions the code pins.
+    module_dependencies: tuple[list[dict[str, Any]], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -65,9 +65,12 @@ class NpmBuilder:
 
     def build(self, item: BuildInput) -> list[BuildError]:
         errors = self._syntax.build(item)
-        if errors or not item.dependencies:
-            return errors
-        return self._install(item.dependencies)
+        for dependencies in (item.dependencies, *item.module_dependencies):
+            if errors:
+                break
+            if dependencies:
+                errors = self._install(dependencies)
+        return errors
 
     def _install(self, dependencies: list[dict[str, Any]]) -> list[BuildError]:
         key = deps_key(dependencies)

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from actionsd.builds.builder import Builder, BuildInput
 from actionsd.db.engine import transaction
-from actionsd.db.schema import action_versions, actions
+from actionsd.db.schema import action_module_versions, action_versions, actions
 from actionsd.util import now_ns
 
 log = logging.getLogger("actionsd.builds")
@@ -86,7 +86,9 @@ class BuildWorker:
         )
         with transaction(self._engine, write=True) as conn:
             row: Any = conn.execute(
-                sa.select(table.c.id, table.c.code, table.c.runtime, table.c.dependencies)
+                sa.select(
+                    table.c.id, table.c.code, table.c.runtime, table.c.dependencies, table.c.modules
+                )
                 .where(waiting)
                 .order_by(table.c.updated_at)
                 .limit(1)
@@ -99,7 +101,18 @@ class BuildWorker:
                 .where(table.c.id == row.id)
                 .values(status="building", build_claimed_at=now)
             )
-        return row.id, now, BuildInput(row.code, row.runtime, list(row.dependencies))
+            module_deps: tuple[list[dict[str, Any]], ...] = ()
+            if row.modules:
+                versions = [m["module_version_id"] for m in row.modules]
+                module_deps = tuple(
+                    list(r.dependencies)
+                    for r in conn.execute(
+                        sa.select(action_module_versions.c.dependencies).where(
+                            action_module_versions.c.id.in_(versions)
+                        )
+                    )
+                )
+        return row.id, now, BuildInput(row.code, row.runtime, list(row.dependencies), module_deps)
 
     def _finish(self, table: sa.Table, row_id: str, token: int, errors: list[Any]) -> None:
         now = now_ns()

@@ -133,3 +133,34 @@ executions = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False, index=True),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
+
+action_modules = sa.Table(
+    "action_modules",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("dependencies", sa.JSON, nullable=False),
+    sa.Column("secrets", sa.JSON, nullable=False),
+    sa.Column("all_changes_published", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+
+action_module_versions = sa.Table(
+    "action_module_versions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column(
+        "module_id",
+        sa.String(36),
+        sa.ForeignKey("action_modules.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("version_number", sa.Integer, nullable=False),
+    sa.Column("code", sa.Text, nullable=False),
+    sa.Column("dependencies", sa.JSON, nullable=False),
+    sa.Column("secrets", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("module_id", "version_number", name="uq_module_versions_number"),
+)

@@ -27,7 +27,7 @@ from actionsd.actions.service import load_action
 from actionsd.builds.npm import deps_key
 from actionsd.config import Settings
 from actionsd.db.engine import transaction
-from actionsd.db.schema import action_versions, actions, bindings, triggers
+from actionsd.db.schema import action_module_versions, action_versions, actions, bindings, triggers
 from actionsd.runtime.executions import ExecutionStore
 from actionsd.runtime.pool import Sandbox, WorkerFailure, WorkerPool
 from actionsd.triggers import catalog
@@ -76,10 +76,19 @@ class _Flow:
     actions: list[dict[str, Any]]
     code: dict[str, str]
     failures: dict[str, str]  # version id -> why it cannot run
+    modules: list[dict[str, Any]]  # the module versions the actions pin
 
 
 def _secret_map(items: list[dict[str, Any]]) -> dict[str, str]:
     return {s["name"]: s.get("value", "") for s in items}
+
+
+def _module_refs(refs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """``require('actions:<name>')`` lookups: module name -> pinned version."""
+    return {
+        r["module_name"]: {"version_id": r["module_version_id"], "name": r["module_name"]}
+        for r in refs
+    }
 
 
 class Runtime:
@@ -139,13 +148,14 @@ class Runtime:
                 action_versions.c.dependencies,
                 action_versions.c.secrets,
                 action_versions.c.status,
+                action_versions.c.modules,
             )
             .join(actions, actions.c.id == bindings.c.action_id)
             .join(action_versions, action_versions.c.id == actions.c.deployed_version_id)
             .where(bindings.c.trigger_id == trigger_id)
             .order_by(bindings.c.position)
         )
-        specs, code, failures = [], {}, {}
+        specs, code, failures, pinned = [], {}, {}, []
         for r in rows:
             specs.append(
                 {
@@ -155,8 +165,10 @@ class Runtime:
                     "version_id": r.version_id,
                     "deps_dir": self._deps_dir(r.dependencies),
                     "secrets": {**_secret_map(r.secrets), **_secret_map(r.binding_secrets)},
+                    "modules": _module_refs(r.modules),
                 }
             )
+            pinned.extend(r.modules)
             code[r.version_id] = r.code
             if r.status != "built":
                 failures[r.version_id] = (
@@ -164,10 +176,28 @@ class Runtime:
                     if r.status == "failed"
                     else "The deployed version is still being built"
                 )
-        flow = _Flow(int(revision or 0), specs, code, failures)
+        flow = _Flow(int(revision or 0), specs, code, failures, self._modules(conn, pinned))
         with self._lock:
             self._flows[trigger_id] = flow
         return flow
+
+    def _modules(self, conn: Connection, refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The code, secrets and dependency folder of each pinned module version."""
+        ids = {r["module_version_id"] for r in refs}
+        if not ids:
+            return []
+        rows = conn.execute(
+            sa.select(action_module_versions).where(action_module_versions.c.id.in_(ids))
+        )
+        return [
+            {
+                "version_id": v.id,
+                "code": v.code,
+                "secrets": _secret_map(v.secrets),
+                "deps_dir": self._deps_dir(v.dependencies),
+            }
+            for v in rows
+        ]
 
     def fire(self, trigger_id: str, event: dict[str, Any]) -> FlowResult:
         """Run the trigger's flow for ``event``; the result combines every action's
@@ -191,6 +221,7 @@ class Runtime:
             created_at=now_ns(),
             previous=[],
             outcome={},
+            modules=flow.modules,
         )
 
     def resume(self, execution_id: str, params: dict[str, Any]) -> FlowResult:
@@ -204,6 +235,13 @@ class Runtime:
             raise errors.Conflict("That execution is not waiting to be continued.")
         state = row["state"]
         code = self._code_for(state["actions"])
+        with transaction(self.engine, write=False) as conn:
+            pinned = [
+                {"module_version_id": ref["version_id"]}
+                for a in state["actions"]
+                for ref in (a.get("modules") or {}).values()
+            ]
+            modules = self._modules(conn, pinned)
         return self._run(
             execution_id=execution_id,
             trigger_id=row["trigger_id"],
@@ -215,6 +253,7 @@ class Runtime:
             previous=row["results"],
             outcome=state["outcome"],
             resume={k: v for k, v in params.items() if k in ("query", "body")},
+            modules=modules,
         )
 
     def _code_for(self, specs: list[dict[str, Any]]) -> dict[str, str]:
@@ -240,6 +279,7 @@ class Runtime:
         previous: list[dict[str, Any]],
         outcome: dict[str, Any],
         resume: dict[str, Any] | None = None,
+        modules: list[dict[str, Any]] | None = None,
     ) -> FlowResult:
         timeout = self.settings.execution_timeout_seconds
         message: dict[str, Any] = {
@@ -251,6 +291,7 @@ class Runtime:
             "outcome": outcome,
             "cache": {a["action_id"]: self._cache.get(a["action_id"], {}) for a in actions},
             "deadline_ms": int(timeout * 1000),
+            "modules": modules or [],
         }
         if resume is not None:
             message["resume"] = resume
