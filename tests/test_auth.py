@@ -242,3 +242,11 @@ def test_jwks_verifies_issued_tokens(server: InProcessServer) -> None:
     assert all("d" not in k for k in keys), "private members must never be published"
     kid, _ = server.state.keys.signing_key()
     assert kid in {k["kid"] for k in keys}
+
+
+def test_cached_verification_still_expires(server: InProcessServer) -> None:
+    token = signed(server, claims(server, exp=int(time.time()) + 2))
+    assert call(server, token).status_code == 200
+    assert call(server, token).status_code == 200  # served from the verification cache
+    time.sleep(2.2)
+    assert_401(call(server, token), "Expired token received for JSON Web Token validation")

@@ -30,6 +30,7 @@ class AppState:
     # Called after a write that leaves work for the build worker.
     wake_builder: Callable[[], None] = field(default=lambda: None)
     runtime: Runtime | None = None
+    verified: tokens.VerifiedCache = field(default_factory=tokens.VerifiedCache)
 
     def require_runtime(self) -> Runtime:
         if self.runtime is None:
@@ -60,7 +61,7 @@ def requires(scope: str) -> Any:
 
     def check(request: Request, state: State) -> tokens.Claims:
         claims = tokens.verify(
-            state.keys, request.headers.get("authorization"), state.settings.domains
+            state.keys, request.headers.get("authorization"), state.settings.domains, state.verified
         )
         if scope not in claims.scopes:
             raise errors.Forbidden(f"Insufficient scope, expected any of: {scope}")

@@ -60,9 +60,42 @@ def issue(
     return jwt.encode({"alg": "RS256", "typ": "JWT", "kid": kid}, claims, key, algorithms=["RS256"])
 
 
-def verify(keys: KeyStore, authorization: str | None, domains: list[str]) -> Claims:
+class VerifiedCache:
+    """Tokens already verified, until they expire: an RSA verification per request is
+    the largest fixed cost of a call. Keyed by the whole token string, so a cached
+    entry is only ever used for the exact token that was verified."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._entries: dict[str, tuple[Claims, float]] = {}
+
+    def get(self, token: str) -> Claims | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        if entry[1] <= time.time():
+            self._entries.pop(token, None)
+            return None
+        return entry[0]
+
+    def put(self, token: str, claims: Claims, exp: float) -> None:
+        if len(self._entries) >= self._size:
+            self._entries.clear()
+        self._entries[token] = (claims, exp)
+
+
+def verify(
+    keys: KeyStore,
+    authorization: str | None,
+    domains: list[str],
+    cache: VerifiedCache | None = None,
+) -> Claims:
     """The token's claims, or Unauthorized with the text Auth0 gives for that failure.
     Only RS256 is accepted: ``alg: none`` and HS256-signed-with-the-public-key fail."""
+    if cache is not None and authorization and authorization.startswith("Bearer "):
+        hit = cache.get(authorization[7:].strip())
+        if hit is not None:
+            return hit
     if not authorization:
         raise errors.Unauthorized(MISSING_AUTH)
     scheme, _, token = authorization.partition(" ")
@@ -102,8 +135,11 @@ def verify(keys: KeyStore, authorization: str | None, domains: list[str]) -> Cla
     scope = claims.get("scope", "")
     if not isinstance(scope, str):
         raise errors.Unauthorized(INVALID_TOKEN)
-    return Claims(
+    verified = Claims(
         subject=str(claims.get("sub", "")),
         scopes=frozenset(scope.split()),
         issuer=claims["iss"],
     )
+    if cache is not None:
+        cache.put(token, verified, float(claims["exp"]))
+    return verified

@@ -33,9 +33,13 @@ class ExecutionStore:
         self._thread = threading.Thread(target=self._loop, name="actionsd-executions", daemon=True)
         self._thread.start()
         self._writes = 0
+        self._replace: set[str] = set()
 
-    def record(self, row: dict[str, Any], *, now: bool = False) -> None:
-        """Store an execution row (insert or replace). ``now`` writes synchronously."""
+    def record(self, row: dict[str, Any], *, now: bool = False, replace: bool = False) -> None:
+        """Store an execution row; ``replace`` for one stored before (a resumed flow),
+        ``now`` to write synchronously."""
+        if replace:
+            self._replace.add(row["id"])
         if now:
             self._write([row])
             return
@@ -71,10 +75,15 @@ class ExecutionStore:
                     del self._pending[row["id"]]
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
-        ids = [r["id"] for r in rows]
+        # A batch may hold a resumed execution twice (suspended, then final): keep the last.
+        latest = list({r["id"]: r for r in rows}.values())
+        with self._lock:
+            replaced = [r["id"] for r in latest if r["id"] in self._replace]
+            self._replace.difference_update(replaced)
         with transaction(self._engine, write=True) as conn:
-            conn.execute(executions.delete().where(executions.c.id.in_(ids)))
-            conn.execute(executions.insert(), rows)
+            if replaced:
+                conn.execute(executions.delete().where(executions.c.id.in_(replaced)))
+            conn.execute(executions.insert(), latest)
             self._writes += 1
             if self._writes % 1000 == 1:  # now and then, forget what is past retention
                 conn.execute(

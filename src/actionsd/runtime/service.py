@@ -27,7 +27,8 @@ from actionsd.actions.service import load_action
 from actionsd.builds.npm import deps_key
 from actionsd.config import Settings
 from actionsd.db.engine import transaction
-from actionsd.db.schema import action_module_versions, action_versions, actions, bindings, triggers
+from actionsd.db.fastread import FastReader
+from actionsd.db.schema import action_module_versions, action_versions, actions, bindings
 from actionsd.runtime.executions import ExecutionStore
 from actionsd.runtime.pool import Sandbox, WorkerFailure, WorkerPool
 from actionsd.triggers import catalog
@@ -106,6 +107,7 @@ class Runtime:
         self.pool = WorkerPool(sandbox, settings.runtime_workers)
         self.store = ExecutionStore(engine, settings.execution_retention_days)
         self._flows: dict[str, _Flow] = {}
+        self._reader = FastReader(str(engine.url.render_as_string(hide_password=False)))
         self._lock = threading.Lock()
         # api.cache: best effort, as Auth0 documents it; per action, in this process.
         self._cache: dict[str, dict[str, dict[str, Any]]] = {}
@@ -128,15 +130,17 @@ class Runtime:
         key = deps_key(dependencies)
         return None if key is None else str(self.builds_dir / key)
 
-    def _flow(self, conn: Connection, trigger_id: str) -> _Flow:
+    def _flow(self, trigger_id: str) -> _Flow:
         """The trigger's runnable flow, re-read only when its revision moved (every
         PATCH of its bindings and every deploy of a bound action moves it)."""
-        revision = conn.execute(
-            sa.select(triggers.c.revision).where(triggers.c.id == trigger_id)
-        ).scalar_one_or_none()
+        revision = self._reader.revision(trigger_id)
         cached = self._flows.get(trigger_id)
         if cached is not None and cached.revision == revision:
             return cached
+        with transaction(self.engine, write=False) as conn:
+            return self._load_flow(conn, trigger_id, revision)
+
+    def _load_flow(self, conn: Connection, trigger_id: str, revision: int | None) -> _Flow:
         rows = conn.execute(
             sa.select(
                 bindings.c.id.label("binding_id"),
@@ -204,8 +208,7 @@ class Runtime:
         commands. Raises BusinessRule for a trigger the runtime does not run."""
         if trigger_id not in RUNNABLE:
             raise errors.BusinessRule(f"The trigger '{trigger_id}' cannot be fired here.")
-        with transaction(self.engine, write=False) as conn:
-            flow = self._flow(conn, trigger_id)
+        flow = self._flow(trigger_id)
         blocked = [a for a in flow.actions if a["version_id"] in flow.failures]
         if blocked:
             first = blocked[0]
@@ -330,7 +333,7 @@ class Runtime:
                 "index": suspended_at,
                 "outcome": {k: v for k, v in reply["outcome"].items() if k != "redirect"},
             }
-        self.store.record(row, now=status == "suspended")
+        self.store.record(row, now=status == "suspended", replace=bool(previous))
         return FlowResult(
             execution_id=execution_id,
             trigger_id=trigger_id,
@@ -361,6 +364,7 @@ class Runtime:
             "started_at": stamp,
             "ended_at": stamp,
         }
+        replace = execution_id is not None
         execution_id = execution_id or secrets.token_urlsafe(24)
         self.store.record(
             {
@@ -372,7 +376,8 @@ class Runtime:
                 "state": None,
                 "created_at": created_at or now,
                 "updated_at": now,
-            }
+            },
+            replace=replace,
         )
         return FlowResult(
             execution_id,

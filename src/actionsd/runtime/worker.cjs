@@ -140,6 +140,12 @@ async function runFlow(req) {
   const results = [];
   let suspended = null;
   const started = Date.now();
+  // One deadline for the whole flow; each action races it.
+  let deadlineTimer;
+  const deadline = new Promise((_, reject) => {
+    deadlineTimer = setTimeout(() => reject(new Error('Action did not complete before the execution deadline')), req.deadline_ms);
+  });
+  deadline.catch(() => {});
   for (let index = req.start || 0; index < req.actions.length; index++) {
     const spec = req.actions[index];
     const action = { logs: [], logBytes: 0, commands: [] };
@@ -159,10 +165,7 @@ async function runFlow(req) {
         const event = clone(state.event);
         event.secrets = Object.freeze({ ...(spec.secrets || {}) });
         const api = makeApi(req.trigger, state, action, spec);
-        await Promise.race([
-          Promise.resolve(handler(event, api)),
-          new Promise((_, reject) => setTimeout(() => reject(new Error('Action did not complete before the execution deadline')), req.deadline_ms).unref?.()),
-        ]);
+        await Promise.race([Promise.resolve(handler(event, api)), deadline]);
         // A rejection nobody awaited still fails the action that caused it.
         await new Promise((r) => setImmediate(r));
         if (flow.failure) throw flow.failure;
@@ -179,6 +182,7 @@ async function runFlow(req) {
     if (state.outcome.denied) break;
     if (state.outcome.redirect) { suspended = index; break; }
   }
+  clearTimeout(deadlineTimer);
   flow.action = null;
   current = null;
   return {

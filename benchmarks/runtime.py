@@ -1,0 +1,224 @@
+"""Runtime benchmark: a post-login flow of three trivial actions, through the Python API
+and over HTTP, against a bare JSON round trip to a warm worker measured in the same run.
+
+    .venv/bin/python benchmarks/runtime.py [--engines deno node] [--flows 3000]
+
+Figures are printed as ratios to the bare round trip of the same engine (this machine
+is noisy; compare ratios, not absolute numbers). Nothing here is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from actionsd.config import Settings  # noqa: E402
+from actionsd.runtime.pool import Sandbox, Worker  # noqa: E402
+from actionsd.runtime.service import Runtime  # noqa: E402
+from tests.servers import free_port  # noqa: E402
+
+TRIVIAL = "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://x/n', %d); };"
+EVENT = {
+    "user": {"user_id": "auth0|bench", "email": "b@example.com"},
+    "request": {"ip": "127.0.0.1"},
+}
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return ordered[len(ordered) // 2], ordered[int(len(ordered) * 0.99) - 1]
+
+
+def timed(fn, n: int) -> list[float]:  # type: ignore[no-untyped-def]
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t) * 1000)
+    return out
+
+
+def throughput(fn, n: int, threads: int) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda _: fn(), range(n)))
+    return n / (time.perf_counter() - start)
+
+
+def setup_server(
+    data_dir: Path, engine: str, workers: int
+) -> tuple[subprocess.Popen[bytes], str, str]:
+    port = free_port()
+    env = {
+        "ACTIONSD_RUNTIME_ENGINE": engine,
+        "ACTIONSD_RUNTIME_WORKERS": str(workers),
+        "ACTIONSD_RATE_LIMIT_BURST": "100000000",
+        "ACTIONSD_RATE_LIMIT_PER_SECOND": "100000000",
+        "PATH": "/usr/bin:/bin",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "actionsd.cli",
+        "serve",
+        "--no-tls",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+        "--log-level",
+        "warning",
+    ]
+    proc = subprocess.Popen(
+        cmd, env={**env, **_inherit()}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            httpx.get(base + "/.well-known/jwks.json")
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    token = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "actionsd.cli",
+            "token",
+            "--data-dir",
+            str(data_dir),
+            "--scopes",
+            "read:actions create:actions update:actions delete:actions execute:actions",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**_inherit()},
+    ).stdout.strip()
+    return proc, base, token
+
+
+def _inherit() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if not k.startswith("ACTIONSD_")}
+
+
+def bind_three(base: str, token: str) -> None:
+    api = httpx.Client(base_url=base + "/api/v2", headers={"Authorization": f"Bearer {token}"})
+    ids = []
+    for i in range(3):
+        a = api.post(
+            "/actions/actions",
+            json={
+                "name": f"bench-{i}",
+                "supported_triggers": [{"id": "post-login", "version": "v3"}],
+                "code": TRIVIAL % i,
+            },
+        ).json()
+        ids.append(a["id"])
+    for action_id in ids:
+        while api.get(f"/actions/actions/{action_id}").json()["status"] != "built":
+            time.sleep(0.05)
+        api.post(f"/actions/actions/{action_id}/deploy").raise_for_status()
+    api.patch(
+        "/actions/triggers/post-login/bindings",
+        json={"bindings": [{"ref": {"type": "action_id", "value": i}} for i in ids]},
+    ).raise_for_status()
+
+
+def bench_engine(engine: str, flows: int, workers: int) -> dict[str, float]:
+    data_dir = Path(tempfile.mkdtemp(prefix=f"bench-{engine}-"))
+    proc, base, token = setup_server(data_dir, engine, workers)
+    results: dict[str, float] = {}
+    try:
+        bind_three(base, token)
+        settings = Settings(
+            data_dir=data_dir, runtime_engine=engine, runtime_workers=workers, tls=False
+        )
+
+        # Baseline: a bare JSON round trip to a warm worker.
+        sandbox = Sandbox(engine, (), True, 128, data_dir / "deno")
+        worker = Worker(sandbox)
+        timed(lambda: worker.call({"type": "ping"}, 5), 500)
+        bare = timed(lambda: worker.call({"type": "ping"}, 5), flows)
+        worker.kill()
+        results["bare_p50"], results["bare_p99"] = percentiles(bare)
+
+        starts = []
+        for _ in range(10):
+            w = Worker(sandbox)
+            starts.append(w.start_ms)
+            w.kill()
+        results["cold_start_ms"] = statistics.median(starts)
+
+        runtime = Runtime.open(settings)
+        try:
+            fire = lambda: runtime.fire("post-login", EVENT)  # noqa: E731
+            assert fire().outcome["idToken"]["claims"] == {"https://x/n": 2}
+            timed(fire, 300)
+            py = timed(fire, flows)
+            results["py_p50"], results["py_p99"] = percentiles(py)
+            results["py_flows_s"] = throughput(fire, flows, workers)
+        finally:
+            runtime.close()
+
+        local = threading.local()
+
+        def http_fire() -> None:
+            if not hasattr(local, "client"):
+                local.client = httpx.Client(
+                    base_url=base, headers={"Authorization": f"Bearer {token}"}
+                )
+            r = local.client.post("/actionsd/v1/triggers/post-login/execute", json={"event": EVENT})
+            r.raise_for_status()
+
+        timed(http_fire, 300)
+        http = timed(http_fire, flows)
+        results["http_p50"], results["http_p99"] = percentiles(http)
+        results["http_flows_s"] = throughput(http_fire, flows, workers * 2)
+    finally:
+        proc.terminate()
+        proc.wait()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--engines", nargs="+", default=["deno", "node"])
+    parser.add_argument("--flows", type=int, default=3000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    for engine in args.engines:
+        r = bench_engine(engine, args.flows, args.workers)
+        bare = r["bare_p50"]
+        print(
+            f"\n== {engine}: {args.flows} flows of 3 trivial post-login actions, {args.workers} workers"
+        )
+        print(
+            f"bare round trip to a warm worker   p50 {bare:.3f} ms  p99 {r['bare_p99']:.3f} ms   (x1.0)"
+        )
+        print(
+            f"flow via Python API                p50 {r['py_p50']:.3f} ms  p99 {r['py_p99']:.3f} ms   (x{r['py_p50'] / bare:.1f})  {r['py_flows_s']:.0f} flows/s"
+        )
+        print(
+            f"flow via HTTP entry point          p50 {r['http_p50']:.3f} ms  p99 {r['http_p99']:.3f} ms   (x{r['http_p50'] / bare:.1f})  {r['http_flows_s']:.0f} flows/s"
+        )
+        print(f"cold worker start                  median {r['cold_start_ms']:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
