@@ -16,7 +16,9 @@ responses reveal them. Differences we accept, each for a stated reason:
 * Requests that name a retired runtime (``node12``, ``node16``: Auth0 removed them in
   2025 and today's catalogue no longer lists them) are replayed with ``node22``.
 * Calls outside the Actions API (token-exchange profiles, connections) are skipped, and
-  so is ``POST .../test`` until the runtime lands.
+  so is ``POST .../test``: its recorded answer is an error thrown inside Auth0's own
+  runtime code for an empty action, which no faithful runtime reproduces
+  (``test_runtime_flows.py`` covers the endpoint).
 """
 
 from __future__ import annotations
