@@ -14,6 +14,7 @@ from actionsd import __version__
 from actionsd.actions import views as action_views
 from actionsd.actions.service import Limits
 from actionsd.api import errors as api_errors
+from actionsd.api import health
 from actionsd.api.deps import AppState
 from actionsd.api.ratelimit import RateLimitMiddleware, TokenBucket
 from actionsd.auth import clients
@@ -50,6 +51,12 @@ def bootstrap(settings: Settings) -> tuple[AppState, Path | None]:
         max_versions_per_action=settings.max_versions_per_action,
     )
     return AppState(settings=settings, engine=engine, keys=keys, limits=limits), created
+
+
+def create_app_from_env() -> FastAPI:
+    """The factory ``actionsd serve --workers N`` hands to each server process: the
+    settings travel as ACTIONSD_* environment variables."""
+    return create_app(Settings())
 
 
 def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
@@ -93,6 +100,7 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
     app.include_router(module_views.router)
     app.include_router(auth_views.router)
     app.include_router(runtime_views.router)
+    app.include_router(health.router)
     app.add_middleware(
         RateLimitMiddleware,
         bucket=TokenBucket(settings.rate_limit_burst, settings.rate_limit_per_second),

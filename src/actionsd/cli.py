@@ -77,6 +77,14 @@ def serve(
     log_level: Annotated[
         str, typer.Option(envvar="ACTIONSD_LOG_LEVEL", help="Log level.")
     ] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(
+            envvar="ACTIONSD_WORKERS",
+            min=1,
+            help="Server processes; they share all state through the database.",
+        ),
+    ] = 1,
 ) -> None:
     """Start the server (HTTPS with a local CA by default, SQLite by default)."""
     from actionsd.app import bootstrap, create_app
@@ -114,15 +122,23 @@ def serve(
             ]
     _write_server_file(settings)
     _banner(settings, created, trust_lines)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level.lower(),
+    common: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": log_level.lower(),
         # Idle keep-alive connections must not hold a stop up for long.
-        timeout_graceful_shutdown=5,
-        **ssl,  # type: ignore[arg-type]
-    )
+        "timeout_graceful_shutdown": 5,
+        **ssl,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **common)
+        return
+    # Each process builds its app from the environment (the options as ACTIONSD_*).
+    for name, value in settings.model_dump(exclude={"extra_domains"}).items():
+        if value is not None:
+            os.environ[f"ACTIONSD_{name.upper()}"] = str(value)
+    os.environ["ACTIONSD_EXTRA_DOMAINS"] = json.dumps(settings.extra_domains)
+    uvicorn.run("actionsd.app:create_app_from_env", factory=True, workers=workers, **common)
 
 
 def _write_server_file(settings: Settings) -> None:

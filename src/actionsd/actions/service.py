@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Row
 from actionsd import errors
 from actionsd.actions import render
 from actionsd.actions.models import CreateActionIn, SecretIn, TriggerIn, UpdateActionIn
-from actionsd.db.schema import action_versions, actions, bindings, triggers
+from actionsd.db.schema import action_versions, actions, bindings, counters, triggers
 from actionsd.modules.service import resolve_refs
 from actionsd.triggers import catalog
 from actionsd.util import envelope, new_id, now_ns
@@ -286,6 +286,10 @@ def _is_bound(conn: Connection, action_id: str) -> bool:
 
 
 def delete_action(conn: Connection, action_id: str, *, force: bool) -> None:
+    # Lock order is trigger, then action, as in replace_bindings: the action can only be
+    # bound to its own trigger, whose row serialises changes to that list.
+    trigger_id = load_action(conn, action_id).trigger_id
+    conn.execute(sa.select(triggers.c.id).where(triggers.c.id == trigger_id).with_for_update())
     load_action(conn, action_id, for_update=True)
     bound_triggers = [
         r.trigger_id
@@ -433,11 +437,11 @@ def _make_deployed(
         .where(actions.c.id == action_id)
         .values(deployed_version_id=version_id, all_changes_deployed=all_changes_deployed)
     )
-    # The flows of the triggers this action is bound to change with it: move their
-    # revision, so no runtime keeps running the old version and ETags change.
-    bound = sa.select(bindings.c.trigger_id).where(bindings.c.action_id == action_id).distinct()
+    # Runtimes cache flows; the deploy counter tells them to re-read. (Not the trigger
+    # rows: a PATCH holds those while it share-locks actions, so touching them here,
+    # under this action's lock, could deadlock.)
     conn.execute(
-        triggers.update().where(triggers.c.id.in_(bound)).values(revision=triggers.c.revision + 1)
+        counters.update().where(counters.c.name == "deploys").values(value=counters.c.value + 1)
     )
     _prune_versions(conn, action_id, limits.max_versions_per_action, version_id)
     action = load_action(conn, action_id)

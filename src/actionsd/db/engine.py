@@ -59,6 +59,10 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
     with engine.connect() as conn:
         if write:
             conn = conn.execution_options(**{WRITE: True})
+        elif conn.dialect.name == "postgresql":
+            # A read sees one snapshot across its statements (a list and its total, the
+            # bindings and their actions), never half of a concurrent write.
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
             yield conn
 

@@ -21,7 +21,10 @@ class FastReader:
         self._local = threading.local()
         self._sqlite = self._url.get_backend_name() == "sqlite"
         mark = "?" if self._sqlite else "%s"
-        self.revision_sql = f"SELECT revision FROM triggers WHERE id = {mark}"
+        self.revision_sql = (
+            f"SELECT (SELECT revision FROM triggers WHERE id = {mark}), "
+            "(SELECT value FROM counters WHERE name = 'deploys')"
+        )
 
     def _connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
@@ -41,10 +44,12 @@ class FastReader:
             self._local.conn = conn
         return conn
 
-    def revision(self, trigger_id: str) -> int | None:
+    def revision(self, trigger_id: str) -> tuple[int, int]:
+        """(the trigger's revision, the deploy counter): a flow cached under both is
+        current."""
         try:
             row = self._connection().execute(self.revision_sql, (trigger_id,)).fetchone()
         except Exception:
             self._local.conn = None  # reconnect on the next call (server restart, etc.)
             raise
-        return None if row is None else int(row[0])
+        return int(row[0] or 0), int(row[1] or 0)

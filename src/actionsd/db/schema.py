@@ -164,3 +164,12 @@ action_module_versions = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("module_id", "version_number", name="uq_module_versions_number"),
 )
+
+# Counters bumped by writes that readers must notice, e.g. "deploys": every deploy or
+# roll-back moves it, so runtimes re-read their cached flows.
+counters = sa.Table(
+    "counters",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
+)

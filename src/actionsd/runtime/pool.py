@@ -217,6 +217,10 @@ class WorkerPool:
         self._idle.put(worker)
         return reply
 
+    def alive_count(self) -> int:
+        with self._lock:
+            return sum(1 for w in self._all if w.alive())
+
     def start_times_ms(self) -> list[float]:
         with self._lock:
             return [w.start_ms for w in self._all]

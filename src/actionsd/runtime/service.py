@@ -73,7 +73,7 @@ class FlowResult:
 
 @dataclass(frozen=True)
 class _Flow:
-    revision: int
+    revision: tuple[int, int]
     actions: list[dict[str, Any]]
     code: dict[str, str]
     failures: dict[str, str]  # version id -> why it cannot run
@@ -140,7 +140,7 @@ class Runtime:
         with transaction(self.engine, write=False) as conn:
             return self._load_flow(conn, trigger_id, revision)
 
-    def _load_flow(self, conn: Connection, trigger_id: str, revision: int | None) -> _Flow:
+    def _load_flow(self, conn: Connection, trigger_id: str, revision: tuple[int, int]) -> _Flow:
         rows = conn.execute(
             sa.select(
                 bindings.c.id.label("binding_id"),
@@ -180,7 +180,7 @@ class Runtime:
                     if r.status == "failed"
                     else "The deployed version is still being built"
                 )
-        flow = _Flow(int(revision or 0), specs, code, failures, self._modules(conn, pinned))
+        flow = _Flow(revision, specs, code, failures, self._modules(conn, pinned))
         with self._lock:
             self._flows[trigger_id] = flow
         return flow

@@ -1,0 +1,116 @@
+"""Concurrent conflicting writes through several server processes sharing one database.
+
+* Concurrent PATCHes of one trigger's bindings serialise: every GET during the storm
+  sees exactly one of the submitted lists (or the initial one), never a mix, and the final
+  list is exactly the answer of one acknowledged PATCH.
+* Concurrent deploys of one action never produce two versions with the same number.
+
+PostgreSQL: two ``actionsd serve`` processes. SQLite: one process (its writes already
+queue on the database's write lock).
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import fresh_postgres
+from tests.servers import CliServer
+
+DOMAIN = "actions.test"
+PATCHES = 240
+DEPLOYS = 40
+
+
+def mint(server: CliServer) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "actionsd.cli", "token", "--data-dir", str(server.data_dir),
+         "--domain", DOMAIN],
+        check=True, capture_output=True, text=True,
+    )
+    return out.stdout.strip()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_conflicting_writes_serialise(tmp_path: Path, backend: str) -> None:
+    url = fresh_postgres("concurrency") if backend == "postgres" else ""
+    extra = ["--no-tls", "--public-url", f"http://{DOMAIN}"]
+    first = CliServer(tmp_path / "a", database_url=url, extra=extra).start()
+    servers = [first]
+    if backend == "postgres":
+        servers.append(CliServer(tmp_path / "b", database_url=url, extra=extra).start())
+    try:
+        token = mint(first)
+        clients = [
+            httpx.Client(base_url=f"http://{s.domain}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            for s in servers
+        ]
+        api = clients[0]
+        ids = []
+        for i in range(6):
+            action = api.post("/actions/actions", json={"name": f"c{i}", "supported_triggers": [{"id": "post-login", "version": "v3"}], "code": "exports.onExecutePostLogin = async () => {};"}).json()
+            ids.append(action["id"])
+        for action_id in ids:
+            while api.get(f"/actions/actions/{action_id}").json()["status"] != "built":
+                pass
+            assert api.post(f"/actions/actions/{action_id}/deploy").status_code == 200
+
+        rng = random.Random(7)
+        submitted = [tuple(rng.sample(ids, rng.randint(1, len(ids)))) for _ in range(PATCHES)]
+        allowed = {tuple(), *submitted}
+        acknowledged: list[dict[str, Any]] = []
+        seen: list[tuple[str, ...]] = []
+        lock = threading.Lock()
+
+        def patch(n: int) -> None:
+            client = clients[n % len(clients)]
+            body = {"bindings": [{"ref": {"type": "action_id", "value": a}} for a in submitted[n]]}
+            response = client.patch("/actions/triggers/post-login/bindings", json=body)
+            assert response.status_code == 200, response.text
+            with lock:
+                acknowledged.append(response.json())
+
+        def read(n: int) -> None:
+            client = clients[n % len(clients)]
+            body = client.get("/actions/triggers/post-login/bindings", params={"per_page": 100}).json()
+            listed = tuple(b["action"]["id"] for b in body["bindings"])
+            assert body.get("total", 0) == len(listed), "a list and its total come from one snapshot"
+            with lock:
+                seen.append(listed)
+
+        versions: list[int] = []
+
+        def deploy(n: int) -> None:
+            response = clients[n % len(clients)].post(f"/actions/actions/{ids[0]}/deploy")
+            assert response.status_code == 200, response.text
+            with lock:
+                versions.append(response.json()["number"])
+
+        jobs = [(patch, n) for n in range(PATCHES)] + [(read, n) for n in range(120)] + [(deploy, n) for n in range(DEPLOYS)]
+        rng.shuffle(jobs)
+        with ThreadPoolExecutor(16) as pool:
+            for future in [pool.submit(fn, n) for fn, n in jobs]:
+                future.result()
+
+        assert len(acknowledged) == PATCHES
+        assert all(s in allowed for s in seen), "a GET saw a list nobody submitted"
+        final = api.get("/actions/triggers/post-login/bindings", params={"per_page": 100}).json()["bindings"]
+        winners = [r for r in acknowledged if [b["id"] for b in r["bindings"]] == [b["id"] for b in final]]
+        assert len(winners) == 1, "the final list is the answer of exactly one PATCH"
+        assert sorted(versions) == list(range(2, DEPLOYS + 2)), "deploy numbers are unique and contiguous"
+        listed = api.get(f"/actions/actions/{ids[0]}/versions", params={"per_page": 100}).json()["versions"]
+        numbers = [v["number"] for v in listed]
+        assert len(numbers) == len(set(numbers)) == DEPLOYS + 1
+        for client in clients:
+            client.close()
+    finally:
+        for server in servers:
+            server.stop()
