@@ -32,14 +32,26 @@ DEPLOYS = 40
 
 def mint(server: CliServer) -> str:
     out = subprocess.run(
-        [sys.executable, "-m", "actionsd.cli", "token", "--data-dir", str(server.data_dir),
-         "--domain", DOMAIN],
-        check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "actionsd.cli",
+            "token",
+            "--data-dir",
+            str(server.data_dir),
+            "--domain",
+            DOMAIN,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return out.stdout.strip()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_conflicting_writes_serialise(tmp_path: Path, backend: str) -> None:
     url = fresh_postgres("concurrency") if backend == "postgres" else ""
     extra = ["--no-tls", "--public-url", f"http://{DOMAIN}"]
@@ -50,13 +62,24 @@ def test_conflicting_writes_serialise(tmp_path: Path, backend: str) -> None:
     try:
         token = mint(first)
         clients = [
-            httpx.Client(base_url=f"http://{s.domain}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            httpx.Client(
+                base_url=f"http://{s.domain}/api/v2",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=60,
+            )
             for s in servers
         ]
         api = clients[0]
         ids = []
         for i in range(6):
-            action = api.post("/actions/actions", json={"name": f"c{i}", "supported_triggers": [{"id": "post-login", "version": "v3"}], "code": "exports.onExecutePostLogin = async () => {};"}).json()
+            action = api.post(
+                "/actions/actions",
+                json={
+                    "name": f"c{i}",
+                    "supported_triggers": [{"id": "post-login", "version": "v3"}],
+                    "code": "exports.onExecutePostLogin = async () => {};",
+                },
+            ).json()
             ids.append(action["id"])
         for action_id in ids:
             while api.get(f"/actions/actions/{action_id}").json()["status"] != "built":
@@ -65,7 +88,7 @@ def test_conflicting_writes_serialise(tmp_path: Path, backend: str) -> None:
 
         rng = random.Random(7)
         submitted = [tuple(rng.sample(ids, rng.randint(1, len(ids)))) for _ in range(PATCHES)]
-        allowed = {tuple(), *submitted}
+        allowed = {(), *submitted}
         acknowledged: list[dict[str, Any]] = []
         seen: list[tuple[str, ...]] = []
         lock = threading.Lock()
@@ -80,9 +103,13 @@ def test_conflicting_writes_serialise(tmp_path: Path, backend: str) -> None:
 
         def read(n: int) -> None:
             client = clients[n % len(clients)]
-            body = client.get("/actions/triggers/post-login/bindings", params={"per_page": 100}).json()
+            body = client.get(
+                "/actions/triggers/post-login/bindings", params={"per_page": 100}
+            ).json()
             listed = tuple(b["action"]["id"] for b in body["bindings"])
-            assert body.get("total", 0) == len(listed), "a list and its total come from one snapshot"
+            assert body.get("total", 0) == len(listed), (
+                "a list and its total come from one snapshot"
+            )
             with lock:
                 seen.append(listed)
 
@@ -94,7 +121,11 @@ def test_conflicting_writes_serialise(tmp_path: Path, backend: str) -> None:
             with lock:
                 versions.append(response.json()["number"])
 
-        jobs = [(patch, n) for n in range(PATCHES)] + [(read, n) for n in range(120)] + [(deploy, n) for n in range(DEPLOYS)]
+        jobs = (
+            [(patch, n) for n in range(PATCHES)]
+            + [(read, n) for n in range(120)]
+            + [(deploy, n) for n in range(DEPLOYS)]
+        )
         rng.shuffle(jobs)
         with ThreadPoolExecutor(16) as pool:
             for future in [pool.submit(fn, n) for fn, n in jobs]:
@@ -102,11 +133,19 @@ def test_conflicting_writes_serialise(tmp_path: Path, backend: str) -> None:
 
         assert len(acknowledged) == PATCHES
         assert all(s in allowed for s in seen), "a GET saw a list nobody submitted"
-        final = api.get("/actions/triggers/post-login/bindings", params={"per_page": 100}).json()["bindings"]
-        winners = [r for r in acknowledged if [b["id"] for b in r["bindings"]] == [b["id"] for b in final]]
+        final = api.get("/actions/triggers/post-login/bindings", params={"per_page": 100}).json()[
+            "bindings"
+        ]
+        winners = [
+            r for r in acknowledged if [b["id"] for b in r["bindings"]] == [b["id"] for b in final]
+        ]
         assert len(winners) == 1, "the final list is the answer of exactly one PATCH"
-        assert sorted(versions) == list(range(2, DEPLOYS + 2)), "deploy numbers are unique and contiguous"
-        listed = api.get(f"/actions/actions/{ids[0]}/versions", params={"per_page": 100}).json()["versions"]
+        assert sorted(versions) == list(range(2, DEPLOYS + 2)), (
+            "deploy numbers are unique and contiguous"
+        )
+        listed = api.get(f"/actions/actions/{ids[0]}/versions", params={"per_page": 100}).json()[
+            "versions"
+        ]
         numbers = [v["number"] for v in listed]
         assert len(numbers) == len(set(numbers)) == DEPLOYS + 1
         for client in clients:

@@ -132,13 +132,22 @@ def test_npm_dependency_is_installed_and_required(sapi: httpx.Client) -> None:
 
 
 def test_node_builtins_work(sapi: httpx.Client) -> None:
-    bind(sapi, PL, handler(PL, """
+    bind(
+        sapi,
+        PL,
+        handler(
+            PL,
+            """
         const crypto = require('node:crypto');
         const { URL } = require('url');
         const digest = crypto.createHash('sha256').update('abc').digest('hex').slice(0, 8);
         api.idToken.setCustomClaim('https://x/b', [digest, new URL('https://a.example/p?q=1').searchParams.get('q'), Buffer.from('hi').toString('base64')]);
-    """))
-    assert fire(sapi, PL, {"user": {}})["outcome"]["idToken"]["claims"] == {"https://x/b": ["ba7816bf", "1", "aGk="]}
+    """,
+        ),
+    )
+    assert fire(sapi, PL, {"user": {}})["outcome"]["idToken"]["claims"] == {
+        "https://x/b": ["ba7816bf", "1", "aGk="]
+    }
 
 
 def test_unknown_npm_package_fails_the_build(sapi: httpx.Client) -> None:

@@ -1,0 +1,207 @@
+"""Faults: the database going away and coming back; the server killed mid-write."""
+
+from __future__ import annotations
+
+import random
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from actionsd.config import Settings
+from tests.conftest import fresh_postgres
+from tests.pgcluster import PrivateCluster
+from tests.servers import CliServer
+from tests.test_concurrency import DOMAIN, mint
+
+EXTRA = ["--no-tls", "--public-url", f"http://{DOMAIN}"]
+CODE = "exports.onExecutePostLogin = async () => {};"
+
+
+@pytest.fixture
+def cluster() -> Iterator[PrivateCluster]:
+    pg = PrivateCluster()
+    yield pg
+    pg.destroy()
+
+
+def client(server: CliServer, token: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"http://{server.domain}", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+
+
+def test_database_outage_is_503_and_recovers(tmp_path: Path, cluster: PrivateCluster) -> None:
+    server = CliServer(tmp_path / "d", database_url=cluster.url, extra=EXTRA).start()
+    try:
+        api = client(server, mint(server))
+        assert (
+            api.post(
+                "/api/v2/actions/actions",
+                json={
+                    "name": "before",
+                    "supported_triggers": [{"id": "post-login", "version": "v3"}],
+                    "code": CODE,
+                },
+            ).status_code
+            == 201
+        )
+        assert api.get("/readyz").status_code == 200
+
+        cluster.stop()
+        down = api.get("/api/v2/actions/actions")
+        assert down.status_code == 503, down.text
+        assert down.json() == {
+            "statusCode": 503,
+            "error": "Service Unavailable",
+            "message": "The database is unavailable; try again.",
+        }
+        write = api.post(
+            "/api/v2/actions/actions",
+            json={"name": "during", "supported_triggers": [{"id": "post-login", "version": "v3"}]},
+        )
+        assert write.status_code == 503
+        ready = api.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["database"].startswith(
+            "unavailable"
+        )
+        assert api.get("/healthz").status_code == 200, "the process itself is fine"
+
+        cluster.start()
+        deadline = time.monotonic() + 30
+        while api.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "did not recover"
+            time.sleep(0.2)
+        names = [a["name"] for a in api.get("/api/v2/actions/actions").json()["actions"]]
+        assert names == ["before"], "nothing of the failed write was stored"
+    finally:
+        server.stop()
+
+
+def writer(api: httpx.Client, stop: threading.Event, acked: dict[str, Any], seed: int) -> None:
+    """Create, deploy and bind until stopped; remember every acknowledged write."""
+    rng = random.Random(seed)
+    n = 0
+    while not stop.is_set():
+        n += 1
+        try:
+            name = f"w{seed}-{n}"
+            r = api.post(
+                "/api/v2/actions/actions",
+                json={
+                    "name": name,
+                    "supported_triggers": [{"id": "post-login", "version": "v3"}],
+                    "code": CODE,
+                    "deploy": rng.random() < 0.5,
+                },
+            )
+            if r.status_code == 201:
+                acked["created"][r.json()["id"]] = name
+            deployed = [i for i, _ in list(acked["created"].items())[-8:]]
+            if deployed and rng.random() < 0.5:
+                refs = [
+                    {"ref": {"type": "action_id", "value": i}}
+                    for i in rng.sample(deployed, min(3, len(deployed)))
+                ]
+                body = {"bindings": refs}
+                acked["attempted"].append(tuple(x["ref"]["value"] for x in refs))
+                p = api.patch("/api/v2/actions/triggers/post-login/bindings", json=body)
+                if p.status_code == 200:
+                    acked["patched"].append(tuple(b["action"]["id"] for b in p.json()["bindings"]))
+        except httpx.HTTPError:
+            return  # the server died under us
+
+
+def check_invariants(url: str) -> None:
+    engine = sa.create_engine(Settings(database_url=url).effective_database_url)
+    with engine.connect() as conn:
+        orphans = conn.exec_driver_sql(
+            "SELECT count(*) FROM bindings b LEFT JOIN actions a ON a.id = b.action_id WHERE a.id IS NULL"
+        ).scalar()
+        assert orphans == 0
+        undeployed = conn.exec_driver_sql(
+            "SELECT count(*) FROM bindings b JOIN actions a ON a.id = b.action_id WHERE a.deployed_version_id IS NULL"
+        ).scalar()
+        assert undeployed == 0
+        dangling = conn.exec_driver_sql(
+            "SELECT count(*) FROM actions a LEFT JOIN action_versions v ON v.id = a.deployed_version_id "
+            "WHERE a.deployed_version_id IS NOT NULL AND v.id IS NULL"
+        ).scalar()
+        assert dangling == 0
+        duplicates = conn.exec_driver_sql(
+            "SELECT count(*) FROM (SELECT action_id, number FROM action_versions GROUP BY action_id, number HAVING count(*) > 1) d"
+        ).scalar()
+        assert duplicates == 0
+    engine.dispose()
+
+
+def verify_survivors(db_url: str, acked: dict[str, Any]) -> None:
+    """Every acknowledged create exists; the list is one that was submitted, and not one
+    older than the last acknowledged PATCH."""
+    engine = sa.create_engine(Settings(database_url=db_url).effective_database_url)
+    with engine.connect() as conn:
+        stored = set(conn.exec_driver_sql("SELECT id FROM actions").scalars())
+        listed = tuple(
+            conn.exec_driver_sql(
+                "SELECT action_id FROM bindings WHERE trigger_id = 'post-login' ORDER BY position"
+            ).scalars()
+        )
+    engine.dispose()
+    lost = set(acked["created"]) - stored
+    assert not lost, f"acknowledged creates lost: {lost}"
+    if acked["patched"]:
+        later = acked["attempted"][acked["attempted"].index(acked["patched"][-1]) :]
+        assert listed in later, "an acknowledged PATCH was lost or a list was mixed"
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_sigkill_during_writes_loses_nothing_acknowledged(tmp_path: Path, backend: str) -> None:
+    url = fresh_postgres("crash") if backend == "postgres" else ""
+    data_dir = tmp_path / "crash"
+    db_url = url or f"sqlite:///{data_dir / 'actionsd.db'}"
+    rng = random.Random(11)
+    acked: dict[str, Any] = {"created": {}, "patched": [], "attempted": []}
+    token = ""
+    for round_ in range(4):
+        server = CliServer(data_dir, database_url=url, extra=EXTRA).start()
+        token = token or mint(server)  # signing keys live in the database: still valid
+        stop = threading.Event()
+        threads = [
+            threading.Thread(
+                target=writer, args=(client(server, token), stop, acked, round_ * 10 + i)
+            )
+            for i in range(3)
+        ]
+        for t in threads:
+            t.start()
+        time.sleep(rng.uniform(0.5, 1.5))
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait()
+        stop.set()
+        for t in threads:
+            t.join()
+        verify_survivors(db_url, acked)
+        check_invariants(db_url)
+        if backend == "sqlite":
+            with sqlite3.connect(data_dir / "actionsd.db") as db:
+                assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+                assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    # And the server starts again on what the last kill left.
+    server = CliServer(data_dir, database_url=url, extra=EXTRA).start()
+    try:
+        api = client(server, token)
+        some = list(acked["created"])[-5:]
+        assert all(api.get(f"/api/v2/actions/actions/{i}").status_code == 200 for i in some)
+    finally:
+        server.stop()
+    assert len(acked["created"]) > 10, "the rounds did write something"
