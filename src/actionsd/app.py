@@ -16,6 +16,7 @@ from actionsd.actions.service import Limits
 from actionsd.api import errors as api_errors
 from actionsd.api import health
 from actionsd.api.deps import AppState
+from actionsd.api.limits import BodyLimitMiddleware
 from actionsd.api.ratelimit import RateLimitMiddleware, TokenBucket
 from actionsd.auth import clients
 from actionsd.auth import views as auth_views
@@ -101,6 +102,7 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
     app.include_router(auth_views.router)
     app.include_router(runtime_views.router)
     app.include_router(health.router)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         RateLimitMiddleware,
         bucket=TokenBucket(settings.rate_limit_burst, settings.rate_limit_per_second),

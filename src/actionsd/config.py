@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     extra_domains: list[str] = Field(default_factory=list)
 
     token_lifetime_seconds: int = 86400
+    # Largest request body accepted; larger ones are refused (413) before parsing.
+    max_body_bytes: int = 1024 * 1024
 
     # Token bucket for the Management API (Auth0 sends x-ratelimit-* on every response).
     rate_limit_burst: int = 10000

@@ -19,6 +19,9 @@ from actionsd import errors
 log = logging.getLogger("actionsd")
 
 MALFORMED_JSON = "Invalid request payload JSON format"
+FASTAPI_PARSE_ERROR = "There was an error parsing the body"
+# Offending values are quoted in messages, but never more than this much of them.
+QUOTE_LIMIT = 64
 
 
 class Auth0JSONResponse(JSONResponse):
@@ -27,10 +30,14 @@ class Auth0JSONResponse(JSONResponse):
     media_type = "application/json; charset=utf-8"
 
 
+# Reason phrases as hapi (and so Auth0) writes them, whatever Python's version calls them.
+PHRASES = {413: "Request Entity Too Large", 422: "Unprocessable Entity"}
+
+
 def body_for(status: int, message: str, error_code: str | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "statusCode": status,
-        "error": HTTPStatus(status).phrase,
+        "error": PHRASES.get(status) or HTTPStatus(status).phrase,
         "message": message,
     }
     if error_code:
@@ -57,6 +64,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        if exc.status_code == 400 and message == FASTAPI_PARSE_ERROR:
+            # Undecodable bytes, nesting too deep for the parser: hapi's one wording.
+            return response_for(errors.MalformedJson(MALFORMED_JSON))
         return Auth0JSONResponse(
             body_for(exc.status_code, message),
             status_code=exc.status_code,
@@ -111,6 +121,11 @@ _EXPECTED = {
 }
 
 
+def _quote(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= QUOTE_LIMIT else text[:QUOTE_LIMIT] + "…"
+
+
 def _detail(err: dict[str, Any]) -> str:
     kind = err["type"]
     ctx = err.get("ctx") or {}
@@ -123,7 +138,7 @@ def _detail(err: dict[str, Any]) -> str:
     if kind in _EXPECTED:
         return f"Expected type {_EXPECTED[kind]} but found type {_json_type(value)}"
     if kind in ("literal_error", "enum"):
-        return f"No enum match for: {json.dumps(value)}"
+        return f"No enum match for: {_quote(json.dumps(value, default=str))}"
     if kind == "string_too_short":
         return f"String is too short ({len(str(value))} chars), minimum {ctx.get('min_length')}"
     if kind == "string_too_long":
@@ -133,11 +148,11 @@ def _detail(err: dict[str, Any]) -> str:
     if kind == "too_long":
         return f"Array is too long ({ctx.get('actual_length')}), maximum {ctx.get('max_length')}"
     if kind == "string_pattern_mismatch":
-        return f"String does not match pattern {ctx.get('pattern')}: {value}"
+        return f"String does not match pattern {ctx.get('pattern')}: {_quote(value)}"
     if kind == "greater_than_equal":
-        return f"Value {value} is less than minimum {ctx.get('ge')}"
+        return f"Value {_quote(value)} is less than minimum {ctx.get('ge')}"
     if kind == "less_than_equal":
-        return f"Value {value} is greater than maximum {ctx.get('le')}"
+        return f"Value {_quote(value)} is greater than maximum {ctx.get('le')}"
     return str(err.get("msg", "invalid value"))
 
 

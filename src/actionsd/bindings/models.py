@@ -29,8 +29,9 @@ class BindingItemIn(StrictModel):
 
 
 class UpdateBindingsIn(StrictModel):
-    # The 20-binding limit is configurable, so it is checked by the service, not here.
-    bindings: Annotated[list[BindingItemIn], Field(max_length=1000)] = []
+    # The 20-binding limit is configurable, so the service checks it (the body size
+    # limit bounds the list before it is parsed).
+    bindings: list[BindingItemIn] = []
 
 
 class BoundActionOut(ActionBaseOut):

@@ -1,0 +1,103 @@
+"""Hostile input: oversized, deeply nested, undecodable, huge or repetitive bodies get a
+clear 400 or 413, nothing is stored, and the server stays well."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.helpers import error
+
+TRIGGERS = [{"id": "post-login", "version": "v3"}]
+
+
+def post_raw(
+    api: httpx.Client, content: bytes | Iterator[bytes], path: str = "/actions/actions"
+) -> httpx.Response:
+    return api.post(path, content=content, headers={"content-type": "application/json"})
+
+
+def assert_nothing_stored(api: httpx.Client) -> None:
+    assert api.get("/actions/actions").json()["actions"] == []
+
+
+def test_oversized_body_is_413_before_parsing(api: httpx.Client) -> None:
+    body = json.dumps(
+        {"name": "x", "supported_triggers": TRIGGERS, "code": "x" * (2 * 1024 * 1024)}
+    ).encode()
+    response = post_raw(api, body)
+    assert response.status_code == 413
+    assert error(response) == {
+        "statusCode": 413,
+        "error": "Request Entity Too Large",
+        "message": "Payload content length greater than maximum allowed: 1048576",
+    }
+    assert_nothing_stored(api)
+
+
+def test_oversized_chunked_body_is_413(api: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"name": "x", "supported_triggers": [{"id": "post-login"}], "code": "'
+        for _ in range(40):
+            yield b"y" * 65536
+        yield b'"}'
+
+    response = post_raw(api, chunks())
+    assert response.status_code == 413
+    assert_nothing_stored(api)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"a":' * 20_000 + b"1" + b"}" * 20_000,
+        b'{"name": "\xff\xfe"}',
+        b"\x00\x01\x02",
+        b"",
+    ],
+    ids=["deep-array", "deep-object", "invalid-utf8", "binary", "empty"],
+)
+def test_unparseable_bodies(api: httpx.Client, content: bytes) -> None:
+    response = post_raw(api, content)
+    assert response.status_code == 400, response.text
+    body = error(response)
+    assert body["message"] in (
+        "Invalid request payload JSON format",
+        "Payload validation error: 'Expected type object but found type null'.",
+    )
+    assert_nothing_stored(api)
+
+
+def test_huge_values_are_refused_without_echoing_them(api: httpx.Client) -> None:
+    name = "\x00" + "n" * 500_000
+    response = api.post("/actions/actions", json={"name": name, "supported_triggers": TRIGGERS})
+    assert response.status_code == 400
+    assert len(response.content) < 1000, "the offending value is not echoed back whole"
+    assert_nothing_stored(api)
+
+
+def test_ten_thousand_element_arrays(api: httpx.Client) -> None:
+    secrets = [{"name": f"S{i}", "value": "v"} for i in range(10_000)]
+    response = api.post(
+        "/actions/actions", json={"name": "x", "supported_triggers": TRIGGERS, "secrets": secrets}
+    )
+    assert response.status_code == 400
+    assert "Array is too long (10000), maximum 30" in error(response)["message"]
+    refs = [{"ref": {"type": "action_id", "value": "x"}}] * 10_000
+    patched = api.patch("/actions/triggers/post-login/bindings", json={"bindings": refs})
+    assert patched.status_code == 400
+    assert "Array is too long (10000), maximum 20" in error(patched)["message"]
+    assert api.get("/actions/triggers/post-login/bindings").json() == {
+        "bindings": [],
+        "per_page": 20,
+    }
+    assert_nothing_stored(api)
+
+
+def test_server_is_still_well(api: httpx.Client) -> None:
+    post_raw(api, b"[" * 100_000)
+    assert api.get("/actions/triggers").status_code == 200
