@@ -83,3 +83,12 @@ def api(server: InProcessServer) -> Iterator[httpx.Client]:
         conn.execute(action_modules.delete())
     with server.client() as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    server = InProcessServer(
+        make_settings(tmp_path_factory.mktemp("fuzz"), "sqlite", runtime_workers=1)
+    ).start()
+    yield server
+    server.stop()

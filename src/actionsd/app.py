@@ -14,7 +14,7 @@ from actionsd import __version__
 from actionsd.actions import views as action_views
 from actionsd.actions.service import Limits
 from actionsd.api import errors as api_errors
-from actionsd.api import health
+from actionsd.api import health, openapi
 from actionsd.api.deps import AppState
 from actionsd.api.limits import BodyLimitMiddleware
 from actionsd.api.ratelimit import RateLimitMiddleware, TokenBucket
@@ -96,6 +96,7 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
         default_response_class=api_errors.Auth0JSONResponse,
     )
     api_errors.install(app)
+    openapi.install(app)
     app.include_router(action_views.router)
     app.include_router(binding_views.router)
     app.include_router(module_views.router)

@@ -74,7 +74,8 @@ def requires(scope: str) -> Any:
 # Paging parameters shared by every list. Auth0 does not document a maximum for the
 # Actions lists; 100 is what its own tools ask for and what we allow.
 Page = Annotated[
-    int, Query(ge=0, description="Page index of the results to return. First page is 0.")
+    int,
+    Query(ge=0, le=100_000, description="Page index of the results to return. First page is 0."),
 ]
 PerPage = Annotated[
     int, Query(ge=1, le=100, description="Number of results per page. Defaults to 20.")
