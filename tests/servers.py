@@ -110,7 +110,14 @@ class InProcessServer:
 class CliServer:
     """``actionsd serve`` in a child process, HTTPS with its own local CA."""
 
-    def __init__(self, data_dir: Path, database_url: str = "", extra: list[str] | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        database_url: str = "",
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ):
+        self.env = env or {}
         self.data_dir = data_dir
         self.port = free_port()
         self.database_url = database_url
@@ -132,7 +139,7 @@ class CliServer:
 
     def start(self) -> CliServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "ACTIONSD_BUILD_POLL_SECONDS": "0.05"}
+        env = {**os.environ, "ACTIONSD_BUILD_POLL_SECONDS": "0.05", **self.env}
         cmd = [
             sys.executable,
             "-m",

@@ -153,3 +153,33 @@ def test_conflicting_writes_serialise(tmp_path: Path, backend: str) -> None:
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_rate_limit_bucket_is_shared_by_all_processes(tmp_path: Path, backend: str) -> None:
+    url = fresh_postgres("ratelimit") if backend == "postgres" else ""
+    extra = ["--no-tls", "--public-url", f"http://{DOMAIN}"]
+    env = {"ACTIONSD_RATE_LIMIT_BURST": "10", "ACTIONSD_RATE_LIMIT_PER_SECOND": "0.001"}
+    db = url or f"sqlite:///{tmp_path / 'shared.db'}"
+    servers = [
+        CliServer(tmp_path / name, database_url=db, extra=extra, env=env).start()
+        for name in ("a", "b")
+    ]
+    try:
+        token = mint(servers[0])
+        statuses = []
+        for n in range(30):
+            server = servers[n % 2]
+            response = httpx.get(
+                f"http://{server.domain}/api/v2/actions/triggers",
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            statuses.append(response.status_code)
+            assert response.headers["x-ratelimit-limit"] == "10"
+        assert statuses.count(200) == 10, statuses
+        assert statuses.count(429) == 20
+    finally:
+        for server in servers:
+            server.stop()

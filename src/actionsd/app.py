@@ -51,7 +51,9 @@ def bootstrap(settings: Settings) -> tuple[AppState, Path | None]:
         max_bindings_per_trigger=settings.max_bindings_per_trigger,
         max_versions_per_action=settings.max_versions_per_action,
     )
-    return AppState(settings=settings, engine=engine, keys=keys, limits=limits), created
+    bucket = TokenBucket(settings.rate_limit_burst, settings.rate_limit_per_second, engine)
+    state = AppState(settings=settings, engine=engine, keys=keys, limits=limits, bucket=bucket)
+    return state, created
 
 
 def create_app_from_env() -> FastAPI:
@@ -104,8 +106,5 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
     app.include_router(runtime_views.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        RateLimitMiddleware,
-        bucket=TokenBucket(settings.rate_limit_burst, settings.rate_limit_per_second),
-    )
+    app.add_middleware(RateLimitMiddleware)
     return app

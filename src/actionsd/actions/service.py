@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Row
 from actionsd import errors
 from actionsd.actions import render
 from actionsd.actions.models import CreateActionIn, SecretIn, TriggerIn, UpdateActionIn
-from actionsd.db.schema import action_versions, actions, bindings, counters, triggers
+from actionsd.db.schema import action_versions, actions, bindings, bump_actions_counter, triggers
 from actionsd.modules.service import resolve_refs
 from actionsd.triggers import catalog
 from actionsd.util import envelope, new_id, now_ns
@@ -220,6 +220,7 @@ def create_action(conn: Connection, body: CreateActionIn, limits: Limits) -> dic
         "updated_at": now,
     }
     conn.execute(actions.insert().values(**values))
+    conn.execute(bump_actions_counter())
     if body.deploy:
         # Auth0 deploys at once: version 1 starts "pending" and is built in the background.
         version_id = _insert_version(
@@ -277,6 +278,7 @@ def update_action(
         updated_at=now,
     )
     conn.execute(actions.update().where(actions.c.id == action_id).values(**changes))
+    conn.execute(bump_actions_counter())
     return get_action(conn, action_id)
 
 
@@ -309,6 +311,7 @@ def delete_action(conn: Connection, action_id: str, *, force: bool) -> None:
         )
     conn.execute(action_versions.delete().where(action_versions.c.action_id == action_id))
     conn.execute(actions.delete().where(actions.c.id == action_id))
+    conn.execute(bump_actions_counter())
 
 
 def _insert_version(
@@ -437,12 +440,10 @@ def _make_deployed(
         .where(actions.c.id == action_id)
         .values(deployed_version_id=version_id, all_changes_deployed=all_changes_deployed)
     )
-    # Runtimes cache flows; the deploy counter tells them to re-read. (Not the trigger
+    # Runtimes and response caches notice through the actions counter. (Not the trigger
     # rows: a PATCH holds those while it share-locks actions, so touching them here,
     # under this action's lock, could deadlock.)
-    conn.execute(
-        counters.update().where(counters.c.name == "deploys").values(value=counters.c.value + 1)
-    )
+    conn.execute(bump_actions_counter())
     _prune_versions(conn, action_id, limits.max_versions_per_action, version_id)
     action = load_action(conn, action_id)
     version = _load_version(conn, action_id, version_id)

@@ -12,12 +12,15 @@ from sqlalchemy.engine import Connection, Engine
 
 from actionsd import errors
 from actionsd.actions.service import Limits
+from actionsd.api.cache import ResponseCache
 from actionsd.auth import tokens
 from actionsd.auth.keys import KeyStore
 from actionsd.config import Settings
 from actionsd.db.engine import transaction
+from actionsd.db.fastread import FastReader
 
 if TYPE_CHECKING:
+    from actionsd.api.ratelimit import TokenBucket
     from actionsd.runtime.service import Runtime
 
 
@@ -27,10 +30,18 @@ class AppState:
     engine: Engine
     keys: KeyStore
     limits: Limits
+    bucket: TokenBucket
     # Called after a write that leaves work for the build worker.
     wake_builder: Callable[[], None] = field(default=lambda: None)
     runtime: Runtime | None = None
     verified: tokens.VerifiedCache = field(default_factory=tokens.VerifiedCache)
+    responses: ResponseCache = field(default_factory=ResponseCache)
+    reader: FastReader | None = None
+
+    def fast_reader(self) -> FastReader:
+        if self.reader is None:
+            self.reader = FastReader(self.engine.url.render_as_string(hide_password=False))
+        return self.reader
 
     def require_runtime(self) -> Runtime:
         if self.runtime is None:
@@ -48,7 +59,7 @@ class AppState:
             yield conn
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.actionsd
     return state
 
@@ -59,7 +70,8 @@ State = Annotated[AppState, Depends(get_state)]
 def requires(scope: str) -> Any:
     """A route dependency: a valid bearer token carrying ``scope`` (403 otherwise)."""
 
-    def check(request: Request, state: State) -> tokens.Claims:
+    # async: a (usually cached) token check must not cost a threadpool hop per request.
+    async def check(request: Request, state: State) -> tokens.Claims:
         claims = tokens.verify(
             state.keys, request.headers.get("authorization"), state.settings.domains, state.verified
         )

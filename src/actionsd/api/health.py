@@ -19,7 +19,7 @@ class HealthOut(BaseModel):
 
 
 @router.get("/healthz", response_model=HealthOut, operation_id="actionsd_healthz")
-def healthz() -> Any:
+async def healthz() -> Any:
     """The process is up and serving (it says nothing of the database)."""
     return {"status": "ok"}
 

@@ -17,7 +17,7 @@ from actionsd import errors
 from actionsd.actions import render
 from actionsd.actions.service import Limits, deployed_versions
 from actionsd.bindings.models import BindingItemIn
-from actionsd.db.schema import actions, bindings, triggers
+from actionsd.db.schema import actions, bindings, counters, triggers
 from actionsd.triggers import catalog
 from actionsd.util import envelope, fmt_ts, new_id, now_ns
 
@@ -57,6 +57,14 @@ def _actions_by_id(conn: Connection, ids: set[str]) -> dict[str, Row[Any]]:
 def revision(conn: Connection, trigger_id: str) -> int:
     stmt = sa.select(triggers.c.revision).where(triggers.c.id == trigger_id)
     return int(conn.execute(stmt).scalar_one_or_none() or 0)
+
+
+def version(conn: Connection, trigger_id: str) -> tuple[int, int]:
+    """What ``FastReader.revision`` reads, in this transaction's snapshot."""
+    actions_counter = conn.execute(
+        sa.select(counters.c.value).where(counters.c.name == "actions")
+    ).scalar_one_or_none()
+    return revision(conn, trigger_id), int(actions_counter or 0)
 
 
 def list_bindings(conn: Connection, trigger_id: str, *, page: int, per_page: int) -> dict[str, Any]:

@@ -6,16 +6,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from actionsd import errors
 from actionsd.actions.models import TriggerId
-from actionsd.api.deps import Page, PerPage, State, requires
+from actionsd.api.deps import AppState, Page, PerPage, State, requires
 from actionsd.bindings import service
 from actionsd.bindings.models import BindingListOut, UpdateBindingsIn, UpdatedBindingsOut
 from actionsd.triggers.catalog import CATALOG
 
 router = APIRouter(prefix="/api/v2/actions", tags=["triggers"])
 OUT: dict[str, Any] = {"response_model_exclude_none": True}
+JSON = "application/json; charset=utf-8"
 TriggerPath = Annotated[TriggerId, Path(description="An actions extensibility point.")]
 
 
@@ -61,7 +63,7 @@ def list_triggers() -> Any:
     dependencies=[requires("read:actions")],
     **OUT,
 )
-def list_bindings(
+async def list_bindings(
     state: State,
     response: Response,
     triggerId: TriggerPath,
@@ -72,10 +74,31 @@ def list_bindings(
 
     The ``ETag`` names the list's revision; send it back as ``If-Match`` on PATCH to
     refuse (412) a replacement of a list that changed since (an actionsd extension)."""
+    del response
+    key = ("bindings", triggerId, page, per_page)
+    # One small indexed read decides whether the rendered page is still current; it
+    # runs on the event loop (no threadpool hop), the rendering only on a miss.
+    reader = state.fast_reader()
+    if reader.local:
+        current = reader.revision(triggerId)
+    else:  # a network round trip (or a reconnect) must not hold up the event loop
+        current = await run_in_threadpool(reader.revision, triggerId)
+    cached = state.responses.get(key, current)
+    if cached is not None:
+        return Response(cached, media_type=JSON, headers={"ETag": _etag(current[0])})
+    body, current = await run_in_threadpool(_render_bindings, state, triggerId, page, per_page)
+    state.responses.put(key, current, body)
+    return Response(body, media_type=JSON, headers={"ETag": _etag(current[0])})
+
+
+def _render_bindings(
+    state: AppState, trigger_id: str, page: int, per_page: int
+) -> tuple[bytes, tuple[int, int]]:
     with state.read() as conn:
-        result = service.list_bindings(conn, triggerId, page=page, per_page=per_page)
-        response.headers["ETag"] = _etag(service.revision(conn, triggerId))
-    return result
+        result = service.list_bindings(conn, trigger_id, page=page, per_page=per_page)
+        current = service.version(conn, trigger_id)
+    body = BindingListOut.model_validate(result).model_dump_json(exclude_none=True).encode()
+    return body, current
 
 
 @router.patch(

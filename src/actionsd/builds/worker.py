@@ -18,7 +18,12 @@ from sqlalchemy.engine import Engine
 
 from actionsd.builds.builder import Builder, BuildInput
 from actionsd.db.engine import transaction
-from actionsd.db.schema import action_module_versions, action_versions, actions
+from actionsd.db.schema import (
+    action_module_versions,
+    action_versions,
+    actions,
+    bump_actions_counter,
+)
 from actionsd.util import now_ns
 
 log = logging.getLogger("actionsd.builds")
@@ -134,3 +139,4 @@ class BuildWorker:
                 )
                 .values(**values)
             )
+            conn.execute(bump_actions_counter())

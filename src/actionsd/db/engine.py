@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,9 +54,35 @@ def _sqlite_events(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+_sqlite_writers: dict[str, threading.Lock] = {}
+_registry_lock = threading.Lock()
+
+
+def _writer_lock(engine: Engine) -> contextlib.AbstractContextManager[Any]:
+    """SQLite admits one writer at a time. Threads of one process queue on a lock here,
+    in order, instead of in SQLite's busy handler, which sleeps in growing steps (that
+    took concurrent PATCHes from ~2 ms each to over a second at p99)."""
+    if engine.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    key = str(engine.url)
+    with _registry_lock:
+        lock = _sqlite_writers.setdefault(key, threading.Lock())
+    return lock
+
+
 @contextlib.contextmanager
 def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
     """One database transaction: committed when the block ends, rolled back on error."""
+    if write:
+        with _writer_lock(engine), _transaction(engine, write=True) as conn:
+            yield conn
+    else:
+        with _transaction(engine, write=False) as conn:
+            yield conn
+
+
+@contextlib.contextmanager
+def _transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
     with engine.connect() as conn:
         if write:
             conn = conn.execution_options(**{WRITE: True})

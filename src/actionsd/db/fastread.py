@@ -1,55 +1,65 @@
-"""Hot-path reads on raw driver connections, one per thread, outside SQLAlchemy.
+"""Hot-path reads on raw driver connections, outside SQLAlchemy.
 
 SQLAlchemy's statement machinery costs a few hundred microseconds per query, which is
-most of a flow's budget (see docs/benchmarks.md); the one query every flow needs, a
-trigger's revision, goes straight to the driver. Connections are the thread's own, in
-autocommit mode, so each read sees every committed write of every process.
+most of a flow's or a cached GET's budget (see docs/benchmarks.md); the one query those
+need, a trigger's revision and the actions counter, goes straight to the driver. A small
+bounded pool of autocommit connections serves every thread, so each read sees every
+committed write of every process, and a busy server never opens more than ``size``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import sqlite3
-import threading
 from typing import Any
 
 import sqlalchemy as sa
 
 
 class FastReader:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, size: int = 4) -> None:
         self._url = sa.make_url(url)
-        self._local = threading.local()
         self._sqlite = self._url.get_backend_name() == "sqlite"
+        # A local file answers in microseconds and never waits on a network.
+        self.local = self._sqlite
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        for _ in range(size):
+            self._idle.put(None)  # a slot; connected on first use
         mark = "?" if self._sqlite else "%s"
         self.revision_sql = (
             f"SELECT (SELECT revision FROM triggers WHERE id = {mark}), "
-            "(SELECT value FROM counters WHERE name = 'deploys')"
+            "(SELECT value FROM counters WHERE name = 'actions')"
         )
 
-    def _connection(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            if self._sqlite:
-                conn = sqlite3.connect(
-                    self._url.database or ":memory:", isolation_level=None, check_same_thread=False
-                )
-                conn.execute("PRAGMA busy_timeout=30000")
-            else:
-                import psycopg
+    def _connect(self) -> Any:
+        if self._sqlite:
+            conn = sqlite3.connect(
+                self._url.database or ":memory:", isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA busy_timeout=30000")
+            return conn
+        import psycopg
 
-                conn = psycopg.connect(
-                    self._url.set(drivername="postgresql").render_as_string(hide_password=False),
-                    autocommit=True,
-                )
-            self._local.conn = conn
-        return conn
+        return psycopg.connect(
+            self._url.set(drivername="postgresql").render_as_string(hide_password=False),
+            autocommit=True,
+            connect_timeout=5,
+        )
 
     def revision(self, trigger_id: str) -> tuple[int, int]:
-        """(the trigger's revision, the deploy counter): a flow cached under both is
-        current."""
+        """(the trigger's revision, the actions counter): anything derived from the
+        trigger's bindings and their actions that was cached under both is current."""
+        conn = self._idle.get()
         try:
-            row = self._connection().execute(self.revision_sql, (trigger_id,)).fetchone()
+            if conn is None:
+                conn = self._connect()
+            row = conn.execute(self.revision_sql, (trigger_id,)).fetchone()
         except Exception:
-            self._local.conn = None  # reconnect on the next call (server restart, etc.)
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            self._idle.put(None)  # reconnect next time (database restarted, etc.)
             raise
+        self._idle.put(conn)
         return int(row[0] or 0), int(row[1] or 0)

@@ -165,11 +165,28 @@ action_module_versions = sa.Table(
     sa.UniqueConstraint("module_id", "version_number", name="uq_module_versions_number"),
 )
 
-# Counters bumped by writes that readers must notice, e.g. "deploys": every deploy or
-# roll-back moves it, so runtimes re-read their cached flows.
+# Counters bumped by writes that readers must notice. "actions" moves with every write
+# to an action or version (and every finished build), so runtimes re-read their cached
+# flows and cached responses are revalidated.
 counters = sa.Table(
     "counters",
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.BigInteger, nullable=False),
+)
+
+
+def bump_actions_counter() -> sa.Update:
+    """The statement every write to actions or versions runs last (the counter row is
+    always the last lock a transaction takes, so it cannot deadlock)."""
+    return counters.update().where(counters.c.name == "actions").values(value=counters.c.value + 1)
+
+
+# Token buckets shared by every server process (each leases tokens in small batches).
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    sa.Column("bucket", sa.String(64), primary_key=True),
+    sa.Column("tokens", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
 )

@@ -1,4 +1,4 @@
-"""Counters (the deploy counter that invalidates cached flows).
+"""Counters (the "actions" counter that invalidates cached flows and responses).
 
 Revision ID: 0004
 Revises: 0003
@@ -22,7 +22,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(64), primary_key=True),
         sa.Column("value", sa.BigInteger, nullable=False),
     )
-    op.bulk_insert(counters, [{"name": "deploys", "value": 0}])
+    op.bulk_insert(counters, [{"name": "actions", "value": 0}])
 
 
 def downgrade() -> None:
