@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -56,3 +57,16 @@ def envelope(key: str, items: list[Any], *, total: int, page: int, per_page: int
         body["page"] = page
     body["per_page"] = per_page
     return body
+
+
+def without_nulls(value: Any) -> Any:
+    """Auth0 leaves absent members out of its JSON rather than sending null."""
+    if isinstance(value, dict):
+        return {k: without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [without_nulls(v) for v in value]
+    return value
+
+
+def dump(value: Any) -> bytes:
+    return json.dumps(without_nulls(value), separators=(",", ":"), ensure_ascii=False).encode()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.engine import Connection, Engine
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
     from actionsd.runtime.service import Runtime
 
 
+T = TypeVar("T")
+
+
 @dataclass
 class AppState:
     settings: Settings
@@ -37,6 +42,16 @@ class AppState:
     verified: tokens.VerifiedCache = field(default_factory=tokens.VerifiedCache)
     responses: ResponseCache = field(default_factory=ResponseCache)
     reader: FastReader | None = None
+    _writer: ThreadPoolExecutor | None = None
+
+    async def in_writer(self, fn: Callable[[], T]) -> T:
+        """Run a write transaction on the write executor: one thread for SQLite (which
+        admits one writer anyway), a few for PostgreSQL. Hot write routes use it so that
+        the writer does not compete with dozens of handler threads for the GIL."""
+        if self._writer is None:
+            size = 1 if self.engine.dialect.name == "sqlite" else 4
+            self._writer = ThreadPoolExecutor(size, thread_name_prefix="actionsd-writer")
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
 
     def fast_reader(self) -> FastReader:
         if self.reader is None:

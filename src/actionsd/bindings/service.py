@@ -17,6 +17,7 @@ from actionsd import errors
 from actionsd.actions import render
 from actionsd.actions.service import Limits, deployed_versions
 from actionsd.bindings.models import BindingItemIn
+from actionsd.db.raw import RawSql, encode, record
 from actionsd.db.schema import actions, bindings, counters, triggers
 from actionsd.triggers import catalog
 from actionsd.util import envelope, fmt_ts, new_id, now_ns
@@ -83,6 +84,17 @@ def list_bindings(conn: Connection, trigger_id: str, *, page: int, per_page: int
     return envelope("bindings", items, total=total.scalar_one(), page=page, per_page=per_page)
 
 
+ACTION_COLUMNS = (
+    "id, name, trigger_id, trigger_version, created_at, updated_at, all_changes_deployed, "
+    "deployed_version_id"
+)
+VERSION_COLUMNS = (
+    "id, code, dependencies, number, built_at, secrets, status, created_at, updated_at, "
+    "runtime, trigger_id, trigger_version, modules, build_errors"
+)
+VERSION_JSON = ("dependencies", "secrets", "modules", "build_errors")
+
+
 def replace_bindings(
     conn: Connection,
     trigger_id: str,
@@ -91,6 +103,7 @@ def replace_bindings(
     *,
     expected_revision: int | None = None,
 ) -> dict[str, Any]:
+    """Replace the trigger's list. Driver-level SQL: this is the hottest write path."""
     policy = catalog.binding_policy(trigger_id)
     if policy == catalog.ENTITY_BOUND:
         raise errors.BusinessRule(
@@ -101,61 +114,85 @@ def replace_bindings(
             f"Payload validation error: 'Array is too long ({len(items)}), maximum "
             f"{limits.max_bindings_per_trigger}' on property bindings."
         )
+    sql = RawSql(conn)
     # Lock the trigger: concurrent replacements of one list run one after the other.
-    current_revision = conn.execute(
-        sa.select(triggers.c.revision).where(triggers.c.id == trigger_id).with_for_update()
-    ).scalar_one()
+    locked = sql.rows(
+        f"SELECT revision FROM triggers WHERE id = ?{sql.for_update()}", (trigger_id,)
+    )
+    current_revision = int(locked[0][0])
     if expected_revision is not None and expected_revision != current_revision:
         raise errors.PreconditionFailed(
             "The bindings of this trigger changed since they were read (If-Match failed)."
         )
     existing = {
-        b.id: b
-        for b in conn.execute(sa.select(bindings).where(bindings.c.trigger_id == trigger_id))
+        r.id: record(r, ("secrets",))
+        for r in sql.rows(
+            "SELECT id, action_id, display_name, secrets, created_at FROM bindings "
+            "WHERE trigger_id = ?",
+            (trigger_id,),
+        )
     }
-    resolved = _resolve(conn, trigger_id, items, existing)
+    resolved = _resolve(sql, trigger_id, items, existing)
 
     now = now_ns()
     new_rows = []
     for position, (item, action, kept) in enumerate(resolved):
         if kept is not None:
             secrets = kept.secrets if item.secrets is None else _secrets(item, now)
+            binding_id, created_at = kept.id, kept.created_at
             display_name = item.display_name or kept.display_name
-            new_rows.append(
-                {
-                    "id": kept.id,
-                    "created_at": kept.created_at,
-                    "display_name": display_name,
-                    "secrets": secrets,
-                }
-            )
         else:
-            new_rows.append(
-                {
-                    "id": new_id(),
-                    "created_at": now,
-                    "display_name": item.display_name or action.name,
-                    "secrets": _secrets(item, now) if item.secrets else [],
-                }
+            secrets = _secrets(item, now) if item.secrets else []
+            binding_id, created_at = new_id(), now
+            display_name = item.display_name or action.name
+        new_rows.append(
+            (
+                binding_id,
+                trigger_id,
+                position,
+                action.id,
+                display_name,
+                encode(secrets),
+                created_at,
+                now,
             )
-        new_rows[-1].update(
-            trigger_id=trigger_id, position=position, action_id=action.id, updated_at=now
         )
-    conn.execute(bindings.delete().where(bindings.c.trigger_id == trigger_id))
+    sql.run("DELETE FROM bindings WHERE trigger_id = ?", (trigger_id,))
     if new_rows:
-        conn.execute(bindings.insert(), new_rows)
-    conn.execute(
-        triggers.update().where(triggers.c.id == trigger_id).values(revision=current_revision + 1)
-    )
-    rows = list(
-        conn.execute(
-            sa.select(bindings)
-            .where(bindings.c.trigger_id == trigger_id)
-            .order_by(bindings.c.position)
+        sql.run(
+            "INSERT INTO bindings (id, trigger_id, position, action_id, display_name, secrets, "
+            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            new_rows,
         )
-    )
-    action_rows = {action.id: action for _, action, _ in resolved}
-    return {"bindings": _render(rows, action_rows, conn)}
+    sql.run("UPDATE triggers SET revision = ? WHERE id = ?", (current_revision + 1, trigger_id))
+
+    version_ids = tuple({a.deployed_version_id for _, a, _ in resolved})
+    in_ids = sql.marks(len(version_ids))
+    versions: dict[str, Any] = {
+        v.id: record(v, VERSION_JSON)
+        for v in (
+            sql.rows(
+                f"SELECT {VERSION_COLUMNS} FROM action_versions WHERE id IN ({in_ids})", version_ids
+            )
+            if version_ids
+            else []
+        )
+    }
+    rendered = []
+    for (binding_id, _, _, _, display_name, _, created_at, updated_at), (_, action, _) in zip(
+        new_rows, resolved, strict=True
+    ):
+        rendered.append(
+            {
+                "id": binding_id,
+                "trigger_id": trigger_id,
+                "action": render.bound_action(action, versions.get(action.deployed_version_id)),
+                "created_at": fmt_ts(created_at),
+                "updated_at": fmt_ts(updated_at),
+                "display_name": display_name,
+            }
+        )
+    return {"bindings": rendered}
 
 
 def _secrets(item: BindingItemIn, now: int) -> list[dict[str, Any]]:
@@ -163,13 +200,13 @@ def _secrets(item: BindingItemIn, now: int) -> list[dict[str, Any]]:
 
 
 def _resolve(
-    conn: Connection,
+    sql: RawSql,
     trigger_id: str,
     items: list[BindingItemIn],
-    existing: dict[str, Row[Any]],
-) -> list[tuple[BindingItemIn, Row[Any], Row[Any] | None]]:
-    """Every ref, resolved to (item, action row, kept binding or None), or the first
-    error. Nothing is written here."""
+    existing: dict[str, Any],
+) -> list[tuple[BindingItemIn, Any, Any | None]]:
+    """Every ref, resolved to (item, action, kept binding or None), or the first error.
+    Nothing is written here."""
     by_id = {i.ref.value for i in items if i.ref.type == "action_id"}
     by_name = {i.ref.value for i in items if i.ref.type == "action_name"}
     kept_action_ids = {
@@ -177,35 +214,42 @@ def _resolve(
         for i in items
         if i.ref.type == "binding_id" and i.ref.value in existing
     }
-    found = (
-        list(
-            conn.execute(
-                sa.select(actions).where(
-                    sa.or_(
-                        actions.c.id.in_(by_id | kept_action_ids),
-                        actions.c.name.in_(by_name),
-                    )
-                )
+    ids = tuple(by_id | kept_action_ids)
+    names = tuple(by_name)
+    found = []
+    if ids or names:
+        # Share-lock the actions being bound: a concurrent delete waits for this PATCH (or
+        # this PATCH sees the action gone), and a concurrent deploy cannot interleave.
+        where = " OR ".join(
+            clause
+            for clause, values in (
+                (f"id IN ({sql.marks(len(ids))})", ids),
+                (f"name IN ({sql.marks(len(names))})", names),
             )
+            if values
         )
-        if (by_id or by_name or kept_action_ids)
-        else []
-    )
+        found = [
+            record(r)
+            for r in sql.rows(
+                f"SELECT {ACTION_COLUMNS} FROM actions WHERE {where}{sql.for_update(share=True)}",
+                ids + names,
+            )
+        ]
     action_by_id = {a.id: a for a in found}
     action_by_name = {a.name: a for a in found}
 
-    result: list[tuple[BindingItemIn, Row[Any], Row[Any] | None]] = []
+    result: list[tuple[BindingItemIn, Any, Any | None]] = []
     seen_actions: set[str] = set()
     seen_bindings: set[str] = set()
     for index, item in enumerate(items):
         ref = item.ref
-        where = f"bindings[{index}]"
-        kept: Row[Any] | None = None
+        where_ref = f"bindings[{index}]"
+        kept = None
         if ref.type == "binding_id":
             kept = existing.get(ref.value)
             if kept is None:
                 raise errors.BusinessRule(
-                    f"The binding '{ref.value}' referenced by {where} is not bound to "
+                    f"The binding '{ref.value}' referenced by {where_ref} is not bound to "
                     f"the trigger '{trigger_id}'."
                 )
             if ref.value in seen_bindings:
@@ -217,7 +261,8 @@ def _resolve(
             if candidate is None:
                 kind = "id" if ref.type == "action_id" else "name"
                 raise errors.NotFound(
-                    f"The action with {kind} '{ref.value}' referenced by {where} does not exist."
+                    f"The action with {kind} '{ref.value}' referenced by {where_ref} "
+                    "does not exist."
                 )
             action = candidate
         if action.trigger_id != trigger_id:
@@ -226,7 +271,7 @@ def _resolve(
             raise errors.BusinessRule(errors.BINDING_NOT_DEPLOYED)
         if action.id in seen_actions:
             raise errors.BusinessRule(
-                f"The action '{action.name}' is bound twice ({where}); an action can be "
+                f"The action '{action.name}' is bound twice ({where_ref}); an action can be "
                 "bound to a trigger only once."
             )
         seen_actions.add(action.id)
