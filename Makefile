@@ -28,7 +28,7 @@ test: $(VENV)/.installed tests/sdk/node/node_modules/.installed
 	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 
 bench-runtime: $(VENV)/.installed

@@ -20,7 +20,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -28,9 +27,10 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.servers import free_port  # noqa: E402
+
 from actionsd.config import Settings  # noqa: E402
 from actionsd.util import new_id, now_ns  # noqa: E402
-from tests.servers import free_port  # noqa: E402
 
 SPEC = ROOT.parent / "shared" / "reference" / "auth0-management-api-v2.actions-subset.oas.json"
 PRISM = ROOT / "benchmarks" / "node" / "node_modules" / ".bin" / "prism"
@@ -301,19 +301,24 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--postgres", default=os.environ.get("ACTIONSD_TEST_PG_URL", ""))
     parser.add_argument("--skip-scaling", action="store_true")
+    parser.add_argument("--only-scaling", action="store_true")
     args = parser.parse_args()
+    configs_run = not args.only_scaling
     configs = [("SQLite, 1 process", "", 1)]
     if args.postgres:
         configs += [
             ("PostgreSQL, 1 process", args.postgres, 1),
             ("PostgreSQL, 2 processes", args.postgres, 2),
         ]
-    prism = bench_prism(args.seconds)
-    print(
-        f"Prism (stateless mock of Auth0's spec): GET bindings {prism['get20']['rps']:.0f} req/s p50 {prism['get20']['p50']:.1f} ms p99 {prism['get20']['p99']:.1f} ms; "
-        f"PATCH c16 {prism['patch5_c16']['rps']:.0f} req/s p50 {prism['patch5_c16']['p50']:.1f} ms p99 {prism['patch5_c16']['p99']:.1f} ms"
-    )
-    for name, url, workers in configs:
+    prism = bench_prism(args.seconds) if configs_run else {}
+    if configs_run:
+        get, patch = prism["get20"], prism["patch5_c16"]
+        print(
+            f"Prism (stateless mock of Auth0's spec): GET bindings {get['rps']:.0f} req/s "
+            f"p50 {get['p50']:.1f} ms p99 {get['p99']:.1f} ms; PATCH c16 {patch['rps']:.0f} req/s "
+            f"p50 {patch['p50']:.1f} ms p99 {patch['p99']:.1f} ms"
+        )
+    for name, url, workers in configs if configs_run else []:
         r = bench_server(name, url, workers, args.seconds)
         trivial = r["trivial"]["rps"]
         print(f"\n== {name}")

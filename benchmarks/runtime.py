@@ -23,10 +23,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actionsd.config import Settings  # noqa: E402
-from actionsd.runtime.pool import Sandbox, Worker  # noqa: E402
-from actionsd.runtime.service import Runtime  # noqa: E402
-from tests.servers import free_port  # noqa: E402
+from tests.servers import free_port
+
+from actionsd.config import Settings
+from actionsd.runtime.pool import Sandbox, Worker
+from actionsd.runtime.service import Runtime
 
 TRIVIAL = "exports.onExecutePostLogin = async (event, api) => { api.idToken.setCustomClaim('https://x/n', %d); };"
 EVENT = {

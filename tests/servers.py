@@ -133,6 +133,15 @@ class CliServer:
     def ca_file(self) -> Path:
         return self.data_dir / "tls" / "ca.pem"
 
+    def token(self, scopes: str = "", domain: str = "") -> str:
+        """A token from ``actionsd token`` against this server's data directory."""
+        argv = [sys.executable, "-m", "actionsd.cli", "token", "--data-dir", str(self.data_dir)]
+        if scopes:
+            argv += ["--scopes", scopes]
+        if domain:
+            argv += ["--domain", domain]
+        return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
+
     def credentials(self) -> dict[str, str]:
         creds: dict[str, str] = json.loads((self.data_dir / "admin-client.json").read_text())
         return creds

@@ -12,8 +12,6 @@ queue on the database's write lock).
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,22 +29,7 @@ DEPLOYS = 40
 
 
 def mint(server: CliServer) -> str:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "actionsd.cli",
-            "token",
-            "--data-dir",
-            str(server.data_dir),
-            "--domain",
-            DOMAIN,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.strip()
+    return server.token(domain=DOMAIN)
 
 
 @pytest.mark.parametrize(

@@ -179,3 +179,11 @@ def test_action_limit(tmp_path: Path) -> None:
             assert client.get("/actions/actions").json()["total"] == 2
     finally:
         server.stop()
+
+
+def test_huge_page_numbers_are_refused_not_overflowed(api: httpx.Client) -> None:
+    """Found by schemathesis: ?page=10**20 overflowed SQLite's integer offset (500)."""
+    for path in ("/actions/actions", "/actions/triggers/post-login/bindings", "/actions/modules"):
+        response = api.get(path, params={"page": 10**20, "per_page": 10})
+        assert response.status_code == 400, (path, response.text)
+        assert error(response)["errorCode"] == "invalid_query_string"

@@ -3,8 +3,6 @@ user points it: a domain, client credentials, HTTPS trusted through the local CA
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,22 +41,7 @@ def client(cli_server: CliServer, monkeypatch: pytest.MonkeyPatch) -> Management
 
 
 def cli_token(server: CliServer, scopes: str) -> str:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "actionsd.cli",
-            "token",
-            "--data-dir",
-            str(server.data_dir),
-            "--scopes",
-            scopes,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.strip()
+    return server.token(scopes=scopes)
 
 
 def built(client: ManagementClient, action_id: str) -> Any:

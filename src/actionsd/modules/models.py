@@ -59,20 +59,6 @@ class ModuleVersionRefOut(BaseModel):
     created_at: str | None = None
 
 
-class ModuleOut(BaseModel):
-    id: str
-    name: str
-    code: str
-    dependencies: list[ModuleDependencyOut]
-    secrets: list[ModuleSecretOut]
-    actions_using_module_total: int
-    all_changes_published: bool
-    latest_version_number: int | None = None
-    created_at: str
-    updated_at: str
-    latest_version: ModuleVersionRefOut | None = None
-
-
 class ModuleListItemOut(BaseModel):
     id: str
     name: str
@@ -84,6 +70,10 @@ class ModuleListItemOut(BaseModel):
     latest_version_number: int | None = None
     created_at: str
     updated_at: str
+
+
+class ModuleOut(ModuleListItemOut):
+    latest_version: ModuleVersionRefOut | None = None
 
 
 class ModuleListOut(BaseModel):
