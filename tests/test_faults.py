@@ -54,6 +54,7 @@ def test_database_outage_is_503_and_recovers(tmp_path: Path, cluster: PrivateClu
             == 201
         )
         assert api.get("/readyz").status_code == 200
+        assert api.get("/api/v2/actions/triggers/post-login/bindings").status_code == 200  # now cached
 
         cluster.stop()
         down = api.get("/api/v2/actions/actions")

@@ -79,11 +79,10 @@ async def list_bindings(
     key = ("bindings", triggerId, page, per_page)
     # One small indexed read decides whether the rendered page is still current; it
     # runs on the event loop (no threadpool hop), the rendering only on a miss.
-    reader = state.fast_reader()
-    if reader.local:
-        current = reader.revision(triggerId)
-    else:  # a network round trip (or a reconnect) must not hold up the event loop
-        current = await run_in_threadpool(reader.revision, triggerId)
+    try:
+        current = await state.fast_reader().arevision(triggerId)
+    except Exception as exc:  # the database is down or restarting
+        raise errors.ServiceUnavailable("The database is unavailable; try again.") from exc
     cached = state.responses.get(key, current)
     if cached is not None:
         return Response(cached, media_type=JSON, headers={"ETag": _etag(current[0])})

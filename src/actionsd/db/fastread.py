@@ -9,6 +9,7 @@ committed write of every process, and a busy server never opens more than ``size
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import queue
 import sqlite3
@@ -46,6 +47,44 @@ class FastReader:
             autocommit=True,
             connect_timeout=5,
         )
+
+    async def arevision(self, trigger_id: str) -> tuple[int, int]:
+        """``revision`` from the event loop: inline for SQLite, and for PostgreSQL on
+        async connections, so neither a round trip nor a reconnect holds the loop."""
+        if self.local:
+            return self.revision(trigger_id)
+        import psycopg
+
+        pool = self._async_pool()
+        conn = await pool.get()
+        try:
+            if conn is None or conn.closed:
+                conn = await psycopg.AsyncConnection.connect(
+                    self._url.set(drivername="postgresql").render_as_string(hide_password=False),
+                    autocommit=True,
+                    connect_timeout=5,
+                )
+            cursor = await conn.execute(self.revision_sql, (trigger_id,))
+            row = await cursor.fetchone()
+        except Exception:
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+            pool.put_nowait(None)
+            raise
+        pool.put_nowait(conn)
+        assert row is not None
+        return int(row[0] or 0), int(row[1] or 0)
+
+    def _async_pool(self) -> asyncio.Queue[Any]:
+        """Async connections belong to one event loop (one per server process)."""
+        loop = asyncio.get_running_loop()
+        if getattr(self, "_loop", None) is not loop:
+            self._loop = loop
+            self._apool: asyncio.Queue[Any] = asyncio.Queue()
+            for _ in range(4):
+                self._apool.put_nowait(None)
+        return self._apool
 
     def revision(self, trigger_id: str) -> tuple[int, int]:
         """(the trigger's revision, the actions counter): anything derived from the
