@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -27,6 +28,13 @@ def fmt_ts(ns: int | None) -> str | None:
     """RFC 3339 UTC with nanoseconds, as Auth0's Actions service prints times."""
     if ns is None:
         return None
+    return _fmt_ns(ns)
+
+
+# Stored timestamps repeat in every rendering of the rows that hold them; formatting
+# them was the largest single cost of rendering a bindings list.
+@functools.lru_cache(maxsize=65536)
+def _fmt_ns(ns: int) -> str:
     seconds, frac = divmod(ns, 1_000_000_000)
     stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{stamp}.{frac:09d}Z"

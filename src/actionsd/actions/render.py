@@ -1,4 +1,7 @@
-"""Turn stored rows into Auth0's JSON shapes (contract §5)."""
+"""Turn stored rows into Auth0's JSON shapes (contract §5).
+
+Rows are SQLAlchemy rows or, on the driver-level paths, attribute records
+(``db.raw.record``): anything with the columns as attributes."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from sqlalchemy.engine import Row
 from actionsd.util import fmt_ts
 
 
-def trigger_refs(row: Row[Any]) -> list[dict[str, Any]]:
+def trigger_refs(row: Any) -> list[dict[str, Any]]:
     return [{"id": row.trigger_id, "version": row.trigger_version}]
 
 
@@ -25,9 +28,7 @@ def dependencies_out(deps: list[dict[str, Any]], *, built: bool) -> list[dict[st
     return list(deps)
 
 
-def version(
-    v: Row[Any], *, deployed_id: str | None, action: Row[Any] | None = None
-) -> dict[str, Any]:
+def version(v: Any, *, deployed_id: str | None, action: Any | None = None) -> dict[str, Any]:
     built = v.status == "built"
     body: dict[str, Any] = {
         "id": v.id,
@@ -52,7 +53,7 @@ def version(
     return body
 
 
-def action_base(a: Row[Any]) -> dict[str, Any]:
+def action_base(a: Any) -> dict[str, Any]:
     return {
         "id": a.id,
         "name": a.name,
@@ -63,7 +64,7 @@ def action_base(a: Row[Any]) -> dict[str, Any]:
     }
 
 
-def current_version(v: Row[Any]) -> dict[str, Any]:
+def current_version(v: Any) -> dict[str, Any]:
     return {
         "id": v.id,
         "code": v.code,
@@ -98,7 +99,7 @@ def action(a: Row[Any], deployed: Row[Any] | None) -> dict[str, Any]:
     return body
 
 
-def bound_action(a: Row[Any], deployed: Row[Any] | None) -> dict[str, Any]:
+def bound_action(a: Any, deployed: Any | None) -> dict[str, Any]:
     """The reduced action Auth0 embeds in a binding: no code, secrets or draft status."""
     body = action_base(a)
     if deployed is not None:

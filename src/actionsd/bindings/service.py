@@ -8,6 +8,7 @@ serialise and a refused PATCH leaves the previous list exactly as it was.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -102,8 +103,9 @@ def replace_bindings(
     limits: Limits,
     *,
     expected_revision: int | None = None,
-) -> dict[str, Any]:
-    """Replace the trigger's list. Driver-level SQL: this is the hottest write path."""
+) -> Replaced:
+    """Replace the trigger's list; ``.render()`` the result once committed.
+    Driver-level SQL: this is the hottest write path."""
     policy = catalog.binding_policy(trigger_id)
     if policy == catalog.ENTITY_BOUND:
         raise errors.BusinessRule(
@@ -168,31 +170,41 @@ def replace_bindings(
 
     version_ids = tuple({a.deployed_version_id for _, a, _ in resolved})
     in_ids = sql.marks(len(version_ids))
-    versions: dict[str, Any] = {
-        v.id: record(v, VERSION_JSON)
-        for v in (
-            sql.rows(
-                f"SELECT {VERSION_COLUMNS} FROM action_versions WHERE id IN ({in_ids})", version_ids
+    versions = (
+        sql.rows(
+            f"SELECT {VERSION_COLUMNS} FROM action_versions WHERE id IN ({in_ids})", version_ids
+        )
+        if version_ids
+        else []
+    )
+    return Replaced(trigger_id, new_rows, [action for _, action, _ in resolved], versions)
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """What a replacement wrote, to be rendered after the transaction (and its lock)."""
+
+    trigger_id: str
+    rows: list[tuple[Any, ...]]
+    actions: list[Any]
+    versions: list[Any]
+
+    def render(self) -> dict[str, Any]:
+        versions = {v.id: record(v, VERSION_JSON) for v in self.versions}
+        rendered = []
+        for row, action in zip(self.rows, self.actions, strict=True):
+            binding_id, _, _, _, display_name, _, created_at, updated_at = row
+            rendered.append(
+                {
+                    "id": binding_id,
+                    "trigger_id": self.trigger_id,
+                    "action": render.bound_action(action, versions.get(action.deployed_version_id)),
+                    "created_at": fmt_ts(created_at),
+                    "updated_at": fmt_ts(updated_at),
+                    "display_name": display_name,
+                }
             )
-            if version_ids
-            else []
-        )
-    }
-    rendered = []
-    for (binding_id, _, _, _, display_name, _, created_at, updated_at), (_, action, _) in zip(
-        new_rows, resolved, strict=True
-    ):
-        rendered.append(
-            {
-                "id": binding_id,
-                "trigger_id": trigger_id,
-                "action": render.bound_action(action, versions.get(action.deployed_version_id)),
-                "created_at": fmt_ts(created_at),
-                "updated_at": fmt_ts(updated_at),
-                "display_name": display_name,
-            }
-        )
-    return {"bindings": rendered}
+        return {"bindings": rendered}
 
 
 def _secrets(item: BindingItemIn, now: int) -> list[dict[str, Any]]:

@@ -119,14 +119,15 @@ async def replace_bindings(
     del response
     expected = _parse_if_match(if_match)
 
-    def write() -> tuple[dict[str, Any], int]:
+    def write() -> tuple[service.Replaced, int]:
         with state.write() as conn:
-            result = service.replace_bindings(
+            replaced = service.replace_bindings(
                 conn, triggerId, body.bindings, state.limits, expected_revision=expected
             )
-            return result, service.revision(conn, triggerId)
+            return replaced, service.revision(conn, triggerId)
 
-    result, revision = await state.in_writer(write)
+    replaced, revision = await state.in_writer(write)
+    result = replaced.render()  # after the commit: the writer is free for the next one
     # The rendering is the one list_bindings serves (its shape is checked against this
     # route's response_model by the schema tests); only the nulls are dropped here.
     return Response(dump(result), media_type=JSON, headers={"ETag": _etag(revision)})
