@@ -78,8 +78,10 @@ def wrk(
 
 
 def serve(
-    data_dir: Path, database_url: str, workers: int, max_actions: int = 100
+    data_dir: Path, database_url: str, workers: int, max_actions: int = 100, **settings: str
 ) -> tuple[subprocess.Popen[bytes], str, str]:
+    """``actionsd serve`` without rate limits, ready, and a token with every scope.
+    ``settings`` become ACTIONSD_<NAME> variables (e.g. runtime_engine="node")."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("ACTIONSD_")},
@@ -87,6 +89,7 @@ def serve(
         "ACTIONSD_RATE_LIMIT_PER_SECOND": "1000000000",
         "ACTIONSD_MAX_ACTIONS": str(max_actions),
         "ACTIONSD_RUNTIME_WORKERS": "1",
+        **{f"ACTIONSD_{k.upper()}": v for k, v in settings.items()},
     }
     cmd = [
         sys.executable,
@@ -114,8 +117,18 @@ def serve(
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
+    scopes = "read:actions create:actions update:actions delete:actions execute:actions"
     token = subprocess.run(
-        [sys.executable, "-m", "actionsd.cli", "token", "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "actionsd.cli",
+            "token",
+            "--data-dir",
+            str(data_dir),
+            "--scopes",
+            scopes,
+        ],
         capture_output=True,
         text=True,
         check=True,

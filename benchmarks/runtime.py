@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -23,7 +22,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.servers import free_port
+
+from benchmarks.http_api import serve
 
 from actionsd.config import Settings
 from actionsd.runtime.pool import Sandbox, Worker
@@ -57,65 +57,6 @@ def throughput(fn, n: int, threads: int) -> float:  # type: ignore[no-untyped-de
     return n / (time.perf_counter() - start)
 
 
-def setup_server(
-    data_dir: Path, engine: str, workers: int
-) -> tuple[subprocess.Popen[bytes], str, str]:
-    port = free_port()
-    env = {
-        "ACTIONSD_RUNTIME_ENGINE": engine,
-        "ACTIONSD_RUNTIME_WORKERS": str(workers),
-        "ACTIONSD_RATE_LIMIT_BURST": "100000000",
-        "ACTIONSD_RATE_LIMIT_PER_SECOND": "100000000",
-        "PATH": "/usr/bin:/bin",
-    }
-    cmd = [
-        sys.executable,
-        "-m",
-        "actionsd.cli",
-        "serve",
-        "--no-tls",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        "--log-level",
-        "warning",
-    ]
-    proc = subprocess.Popen(
-        cmd, env={**env, **_inherit()}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            httpx.get(base + "/.well-known/jwks.json")
-            break
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    token = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "actionsd.cli",
-            "token",
-            "--data-dir",
-            str(data_dir),
-            "--scopes",
-            "read:actions create:actions update:actions delete:actions execute:actions",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**_inherit()},
-    ).stdout.strip()
-    return proc, base, token
-
-
-def _inherit() -> dict[str, str]:
-    import os
-
-    return {k: v for k, v in os.environ.items() if not k.startswith("ACTIONSD_")}
-
-
 def bind_three(base: str, token: str) -> None:
     api = httpx.Client(base_url=base + "/api/v2", headers={"Authorization": f"Bearer {token}"})
     ids = []
@@ -141,7 +82,7 @@ def bind_three(base: str, token: str) -> None:
 
 def bench_engine(engine: str, flows: int, workers: int) -> dict[str, float]:
     data_dir = Path(tempfile.mkdtemp(prefix=f"bench-{engine}-"))
-    proc, base, token = setup_server(data_dir, engine, workers)
+    proc, base, token = serve(data_dir, "", 1, runtime_engine=engine, runtime_workers=str(workers))
     results: dict[str, float] = {}
     try:
         bind_three(base, token)
