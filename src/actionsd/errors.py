@@ -2,7 +2,9 @@
 
 Every failure the service can report is one of these classes. Each carries a stable
 ``code`` (our own, for logs and tests) and the HTTP status it maps to; the single place
-that turns them into Auth0-style bodies is :mod:`actionsd.api.errors`.
+that turns them into Auth0-style bodies is :mod:`actionsd.api.errors` (429 and 413 are
+answered by their middlewares, 404/405 for unknown routes by the framework, all with
+the same body builder).
 
 ``error_code`` is Auth0's optional ``errorCode`` member. Auth0's Actions service leaves it
 out of its own business errors ("That action does not exist.") and its API gateway adds it
@@ -77,27 +79,6 @@ class Forbidden(DomainError):
     status = 403
     code = "insufficient_scope"
     error_code = "insufficient_scope"
-
-
-class TooManyRequests(DomainError):
-    status = 429
-    code = "too_many_requests"
-    error_code = "too_many_requests"
-
-
-class RouteNotFound(DomainError):
-    status = 404
-    code = "route_not_found"
-
-
-class MethodNotAllowed(DomainError):
-    status = 405
-    code = "method_not_allowed"
-
-
-class PayloadTooLarge(DomainError):
-    status = 413
-    code = "payload_too_large"
 
 
 class ServiceUnavailable(DomainError):

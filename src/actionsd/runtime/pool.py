@@ -221,10 +221,6 @@ class WorkerPool:
         with self._lock:
             return sum(1 for w in self._all if w.alive())
 
-    def start_times_ms(self) -> list[float]:
-        with self._lock:
-            return [w.start_ms for w in self._all]
-
     def close(self) -> None:
         self._closed = True
         with self._lock:
