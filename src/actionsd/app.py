@@ -74,7 +74,7 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
         )
         state.wake_builder = worker.wake
         if settings.runtime:
-            state.runtime = Runtime(state.engine, settings, builds_dir)
+            state.runtime = Runtime(state.engine, settings, builds_dir, state.fast_reader())
         app.state.actionsd = state
         app.state.build_worker = worker
         if settings.build_worker:

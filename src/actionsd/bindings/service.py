@@ -177,7 +177,9 @@ def replace_bindings(
         if version_ids
         else []
     )
-    return Replaced(trigger_id, new_rows, [action for _, action, _ in resolved], versions)
+    return Replaced(
+        trigger_id, current_revision + 1, new_rows, [action for _, action, _ in resolved], versions
+    )
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,7 @@ class Replaced:
     """What a replacement wrote, to be rendered after the transaction (and its lock)."""
 
     trigger_id: str
+    revision: int  # the list's new revision (its ETag)
     rows: list[tuple[Any, ...]]
     actions: list[Any]
     versions: list[Any]

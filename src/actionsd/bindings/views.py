@@ -66,7 +66,6 @@ def list_triggers() -> Any:
 )
 async def list_bindings(
     state: State,
-    response: Response,
     triggerId: TriggerPath,
     page: Page = 0,
     per_page: PerPage = 20,
@@ -75,7 +74,6 @@ async def list_bindings(
 
     The ``ETag`` names the list's revision; send it back as ``If-Match`` on PATCH to
     refuse (412) a replacement of a list that changed since (an actionsd extension)."""
-    del response
     key = ("bindings", triggerId, page, per_page)
     # One small indexed read decides whether the rendered page is still current; it
     # runs on the event loop (no threadpool hop), the rendering only on a miss.
@@ -110,27 +108,24 @@ def _render_bindings(
 )
 async def replace_bindings(
     state: State,
-    response: Response,
     triggerId: TriggerPath,
     body: UpdateBindingsIn,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Replace the whole ordered list of actions bound to a trigger, atomically."""
-    del response
     expected = _parse_if_match(if_match)
 
-    def write() -> tuple[service.Replaced, int]:
+    def write() -> service.Replaced:
         with state.write() as conn:
-            replaced = service.replace_bindings(
+            return service.replace_bindings(
                 conn, triggerId, body.bindings, state.limits, expected_revision=expected
             )
-            return replaced, service.revision(conn, triggerId)
 
-    replaced, revision = await state.in_writer(write)
+    replaced = await state.in_writer(write)
     result = replaced.render()  # after the commit: the writer is free for the next one
     # The rendering is the one list_bindings serves (its shape is checked against this
     # route's response_model by the schema tests); only the nulls are dropped here.
-    return Response(dump(result), media_type=JSON, headers={"ETag": _etag(revision)})
+    return Response(dump(result), media_type=JSON, headers={"ETag": _etag(replaced.revision)})
 
 
 def _parse_if_match(value: str | None) -> int | None:

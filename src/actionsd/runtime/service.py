@@ -93,7 +93,9 @@ def _module_refs(refs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
 
 
 class Runtime:
-    def __init__(self, engine: Engine, settings: Settings, builds_dir: Path) -> None:
+    def __init__(
+        self, engine: Engine, settings: Settings, builds_dir: Path, reader: FastReader | None = None
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.builds_dir = builds_dir
@@ -107,7 +109,8 @@ class Runtime:
         self.pool = WorkerPool(sandbox, settings.runtime_workers)
         self.store = ExecutionStore(engine, settings.execution_retention_days)
         self._flows: dict[str, _Flow] = {}
-        self._reader = FastReader(str(engine.url.render_as_string(hide_password=False)))
+        # The server hands its own reader; standalone use (Runtime.open) makes one.
+        self._reader = reader or FastReader(engine.url.render_as_string(hide_password=False))
         self._lock = threading.Lock()
         # api.cache: best effort, as Auth0 documents it; per action, in this process.
         self._cache: dict[str, dict[str, dict[str, Any]]] = {}
