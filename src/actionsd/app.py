@@ -27,6 +27,7 @@ from actionsd.builds.builder import Builder
 from actionsd.builds.npm import NpmBuilder
 from actionsd.builds.worker import BuildWorker
 from actionsd.config import Settings
+from actionsd.dashboard import views as dashboard
 from actionsd.db import migrate
 from actionsd.db.engine import create_engine, transaction
 from actionsd.modules import views as module_views
@@ -105,6 +106,7 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
     app.include_router(auth_views.router)
     app.include_router(runtime_views.router)
     app.include_router(health.router)
+    dashboard.install(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware)
     return app

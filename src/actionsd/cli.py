@@ -165,6 +165,7 @@ def _banner(settings: Settings, created: Path | None, trust_lines: list[str]) ->
         f"actionsd serving {url}/api/v2  (API docs: {url}/docs)",
         f"  database: {settings.effective_database_url.split('@')[-1]}",
         f"  SDK domain: {domain}",
+        f"  dashboard: {url}/dashboard/  (sign in with the admin client's credentials)",
     ]
     creds = settings.data_dir / "admin-client.json"
     lines.append(

@@ -132,6 +132,7 @@ executions = sa.Table(
     sa.Column("state", sa.JSON, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False, index=True),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_executions_trigger_created", "trigger_id", "created_at"),
 )
 
 action_modules = sa.Table(

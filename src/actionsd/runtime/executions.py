@@ -103,6 +103,23 @@ class ExecutionStore:
             return None
         return dict(row._mapping)
 
+    def recent(self, trigger_id: str, limit: int) -> list[dict[str, Any]]:
+        """The trigger's latest executions, newest first, including any not yet flushed."""
+        cutoff = now_ns() - self._retention_ns
+        with self._lock:
+            pending = [r for r in self._pending.values() if r["trigger_id"] == trigger_id]
+        stmt = (
+            sa.select(executions)
+            .where(executions.c.trigger_id == trigger_id, executions.c.created_at >= cutoff)
+            .order_by(executions.c.created_at.desc(), executions.c.id.desc())
+            .limit(limit)
+        )
+        with transaction(self._engine, write=False) as conn:
+            stored = [dict(row._mapping) for row in conn.execute(stmt)]
+        merged = {r["id"]: r for r in stored} | {r["id"]: r for r in pending}
+        ordered = sorted(merged.values(), key=lambda r: (r["created_at"], r["id"]), reverse=True)
+        return ordered[:limit]
+
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)

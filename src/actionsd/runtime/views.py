@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path
+from fastapi import APIRouter, Body, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from actionsd import errors
 from actionsd.api.deps import State, requires
 from actionsd.auth.tokens import EXECUTE_SCOPE
 from actionsd.runtime import executions
+from actionsd.triggers import catalog
 
 router = APIRouter()
 OUT: dict[str, Any] = {"response_model_exclude_none": True}
@@ -33,6 +34,10 @@ class ExecutionOut(BaseModel):
     results: list[dict[str, Any]]
     created_at: str
     updated_at: str
+
+
+class ExecutionListOut(BaseModel):
+    executions: list[ExecutionOut]
 
 
 class FireIn(BaseModel):
@@ -90,6 +95,30 @@ def read_execution(state: State, id: str) -> Any:
     if row is None:
         raise errors.NotFound(errors.EXECUTION_NOT_FOUND)
     return executions.render(row)
+
+
+@router.get(
+    "/actionsd/v1/executions",
+    response_model=ExecutionListOut,
+    operation_id="actionsd_list_executions",
+    tags=["runtime (actionsd)"],
+    dependencies=[requires("read:actions")],
+    **OUT,
+)
+def list_executions(
+    state: State,
+    trigger_id: Annotated[str, Query(description="The trigger whose executions to list.")],
+    per_page: Annotated[int, Query(ge=1, le=100, description="How many, newest first.")] = 20,
+) -> Any:
+    """The trigger's most recent executions (kept ten days), newest first. Not part of
+    Auth0's API, which can only fetch one execution by id: the dashboard's executions
+    view reads this, with the same ``read:actions`` scope."""
+    if trigger_id not in catalog.TRIGGER_IDS:
+        raise errors.InvalidQuery(
+            f"Query validation error: 'Invalid value {trigger_id}' on property trigger_id."
+        )
+    rows = state.require_runtime().store.recent(trigger_id, per_page)
+    return {"executions": [executions.render(r) for r in rows]}
 
 
 @router.post(

@@ -1,0 +1,105 @@
+import { StrictMode, useCallback, useEffect, useMemo, useState } from "react";
+import { createRoot } from "react-dom/client";
+import { Api, type Trigger } from "./api";
+import { errorText, Loading, Notice } from "./components/common";
+import { DashboardContext } from "./context";
+import { ActionPage } from "./pages/ActionPage";
+import { ActionsPage } from "./pages/ActionsPage";
+import { ExecutionsPage } from "./pages/ExecutionsPage";
+import { FlowsPage } from "./pages/FlowsPage";
+import { SignIn } from "./pages/SignIn";
+import { href, useRoute } from "./router";
+import { forgetToken, saveToken, savedToken } from "./session";
+import "./styles.css";
+
+function App() {
+  const [token, setToken] = useState<string | null>(savedToken);
+  const [reason, setReason] = useState<string | null>(null);
+  const [triggers, setTriggers] = useState<Trigger[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  const signOut = useCallback((why: string | null) => {
+    forgetToken();
+    setToken(null);
+    setTriggers(null);
+    setReason(why);
+  }, []);
+
+  const api = useMemo(
+    () => (token ? new Api(token, (message) => signOut(`Signed out: ${message}`)) : null),
+    [token, signOut],
+  );
+
+  useEffect(() => {
+    if (!api) return;
+    api.triggers().then(
+      (body) => setTriggers(body.triggers.filter((t) => t.status === "CURRENT")),
+      (e) => setError(errorText(e)),
+    );
+  }, [api]);
+
+  async function signIn(fresh: string) {
+    // Check the token against the API before keeping it.
+    const probe = new Api(fresh, () => undefined);
+    await probe.triggers();
+    saveToken(fresh);
+    setReason(null);
+    setError(null);
+    setToken(fresh);
+  }
+
+  if (!api) return <SignIn onToken={signIn} reason={reason} />;
+  if (!triggers) return <main className="content">{error ? <Notice>{error}</Notice> : <Loading what="the dashboard" />}</main>;
+  return (
+    <DashboardContext.Provider value={{ api, triggers }}>
+      <Shell onSignOut={() => signOut(null)} />
+    </DashboardContext.Provider>
+  );
+}
+
+function Shell({ onSignOut }: { onSignOut: () => void }) {
+  const route = useRoute();
+  const [section = "actions", first, second] = route;
+  const nav: [string, string, string][] = [
+    ["actions", "Actions", href("actions")],
+    ["flows", "Flows", href("flows", "post-login")],
+    ["executions", "Executions", href("executions", "post-login")],
+  ];
+  let page;
+  if (section === "flows") page = <FlowsPage triggerId={first ?? "post-login"} />;
+  else if (section === "executions") page = <ExecutionsPage triggerId={first ?? "post-login"} />;
+  else if (section === "actions" && first) {
+    const tab = second === "settings" || second === "versions" || second === "test" ? second : "code";
+    page = <ActionPage key={first} id={first} tab={tab} />;
+  } else page = <ActionsPage />;
+
+  return (
+    <>
+      <header className="topbar">
+        <a className="brand" href={href("actions")}>
+          <span className="logo" aria-hidden="true">
+            ◆
+          </span>{" "}
+          actionsd
+        </a>
+        <nav aria-label="Main">
+          {nav.map(([key, label, link]) => (
+            <a key={key} href={link} aria-current={section === key ? "page" : undefined}>
+              {label}
+            </a>
+          ))}
+        </nav>
+        <button type="button" className="link signout" onClick={onSignOut}>
+          Sign out
+        </button>
+      </header>
+      <main className="content">{page}</main>
+    </>
+  );
+}
+
+createRoot(document.getElementById("root")!).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);

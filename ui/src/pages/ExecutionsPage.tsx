@@ -1,0 +1,177 @@
+import { useCallback, useEffect, useState } from "react";
+import type { ActionResult, Execution, FlowResult } from "../api";
+import { CodeEditor } from "../components/CodeEditor";
+import { Empty, errorText, Loading, Notice, when } from "../components/common";
+import { useDashboard } from "../context";
+import { go, href } from "../router";
+import { runnable, sampleEvent, triggerLabel } from "../templates";
+
+function duration(result: ActionResult): string {
+  const ms = result.response?.stats?.action_duration_ms;
+  if (typeof ms === "number") return `${ms.toFixed(ms < 10 ? 2 : 0)} ms`;
+  const spent = Date.parse(result.ended_at) - Date.parse(result.started_at);
+  return Number.isFinite(spent) ? `${spent} ms` : "";
+}
+
+function failed(execution: Execution): boolean {
+  return execution.results.some((r) => r.error);
+}
+
+function errorMessage(result: ActionResult): string {
+  const e = result.error;
+  return e ? e.message ?? e.msg ?? e.id ?? "failed" : "";
+}
+
+export function ExecutionsPage({ triggerId }: { triggerId: string }) {
+  const { api, triggers } = useDashboard();
+  const [list, setList] = useState<Execution[] | null>(null);
+  const [open, setOpen] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [event, setEvent] = useState(() => sampleEvent(triggerId));
+  const [ran, setRan] = useState<FlowResult | null>(null);
+  const [running, setRunning] = useState(false);
+
+  const load = useCallback(async () => {
+    try {
+      setList(await api.executions(triggerId));
+      setError(null);
+    } catch (e) {
+      setError(errorText(e));
+    }
+  }, [api, triggerId]);
+
+  useEffect(() => {
+    setList(null);
+    setRan(null);
+    setEvent(sampleEvent(triggerId));
+    void load();
+  }, [load, triggerId]);
+
+  async function run() {
+    setError(null);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(event);
+    } catch (e) {
+      setError(`The event is not valid JSON: ${errorText(e)}`);
+      return;
+    }
+    setRunning(true);
+    try {
+      const result = await api.fire(triggerId, parsed);
+      setRan(result);
+      setOpen(result.execution_id);
+      await load();
+    } catch (e) {
+      setError(errorText(e));
+    } finally {
+      setRunning(false);
+    }
+  }
+
+  return (
+    <section aria-labelledby="executions-title">
+      <header className="page-header">
+        <div>
+          <h1 id="executions-title">Executions: {triggerLabel(triggerId)}</h1>
+          <p className="muted">Each time the flow runs, every action's result, logs and timing; kept ten days.</p>
+        </div>
+        <div className="buttons">
+          <label className="inline">
+            Trigger
+            <select aria-label="Trigger" value={triggerId} onChange={(e) => go("executions", e.target.value)}>
+              {triggers.map((t) => (
+                <option key={t.id} value={t.id}>
+                  {triggerLabel(t.id)} ({t.id})
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="button" onClick={() => void load()}>
+            Refresh
+          </button>
+        </div>
+      </header>
+      {error && <Notice onClose={() => setError(null)}>{error}</Notice>}
+      {runnable(triggerId) && (
+        <details className="card run">
+          <summary>Run this flow with a sample event</summary>
+          <CodeEditor value={event} onChange={setEvent} label="Event" minHeight="10rem" />
+          <div className="buttons">
+            <button className="primary" type="button" disabled={running} onClick={() => void run()}>
+              {running ? "Running…" : "Run flow"}
+            </button>
+            <a href={href("flows", triggerId)}>Edit the flow</a>
+          </div>
+          {ran && (
+            <div data-testid="run-result">
+              {ran.error ? (
+                <Notice>Failed: {ran.error.message}</Notice>
+              ) : (
+                <Notice kind="success">
+                  Ran {ran.results.length} action{ran.results.length === 1 ? "" : "s"} ({ran.status}).
+                </Notice>
+              )}
+              <h3>Outcome</h3>
+              <pre className="output">{JSON.stringify(ran.outcome, null, 2)}</pre>
+            </div>
+          )}
+        </details>
+      )}
+      {list === null && !error && <Loading what="executions" />}
+      {list !== null && list.length === 0 && (
+        <Empty title="No executions yet">
+          <p>When this trigger fires, its runs show up here.</p>
+        </Empty>
+      )}
+      {list !== null && list.length > 0 && (
+        <ul className="executions" aria-label="Executions">
+          {list.map((execution) => (
+            <li key={execution.id} className="card" data-execution={execution.id}>
+              <button
+                type="button"
+                className="execution-head"
+                aria-expanded={open === execution.id}
+                onClick={() => setOpen(open === execution.id ? null : execution.id)}
+              >
+                <span className={`badge ${failed(execution) ? "badge-failed" : "badge-deployed"}`}>
+                  {failed(execution) ? "Error" : execution.status === "suspended" ? "Suspended" : "Success"}
+                </span>
+                <span>{when(execution.created_at)}</span>
+                <span className="muted">
+                  {execution.results.length} action{execution.results.length === 1 ? "" : "s"}
+                </span>
+                <code className="muted hide-narrow">{execution.id}</code>
+              </button>
+              {open === execution.id && (
+                <table className="table results" aria-label="Action results">
+                  <thead>
+                    <tr>
+                      <th>#</th>
+                      <th>Action</th>
+                      <th>Time</th>
+                      <th>Result</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {execution.results.map((result, i) => (
+                      <tr key={i}>
+                        <td>{i + 1}</td>
+                        <td>{result.action_name}</td>
+                        <td>{duration(result)}</td>
+                        <td>
+                          {result.error ? <span className="error-text">{errorMessage(result)}</span> : "ok"}
+                          {result.response?.logs && <pre className="output">{result.response.logs}</pre>}
+                        </td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+              )}
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
