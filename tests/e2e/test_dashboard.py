@@ -39,6 +39,11 @@ ADD_ROLES = """exports.onExecutePostLogin = async (event, api) => {
   api.idToken.setCustomClaim('https://example.com/roles', event.authorization.roles);
 };
 """
+USES_MS = """const ms = require('ms');
+exports.onExecutePostLogin = async (event, api) => {
+  console.log('one minute is ' + ms('1m') + ' ms');
+};
+"""
 AUDIT = """exports.onExecutePostLogin = async (event, api) => {
   console.log('audit ' + event.user.user_id + ' ' + (event.secrets.AUDIT_KEY ? 'keyed' : 'open'));
 };
@@ -209,17 +214,47 @@ def test_dashboard_end_to_end(page: Page, server: CliServer, api: httpx.Client) 
     assert [v["number"] for v in live] == [3] and live[0]["code"] == ADD_ROLES
     assert api.get(f"/api/v2/actions/actions/{roles_id}").json()["code"] == ADD_ROLES
 
-    # The actions list shows both with their status.
+    # An npm dependency, really installed by the build and used by the code.
+    ms_id = create_and_deploy(page, server, "Durations", USES_MS.replace("require('ms')", "{}"))
+    page.goto(f"{base}/dashboard/#/actions/{ms_id}/settings")
+    page.get_by_label("Package name").fill("ms")
+    page.get_by_label("Package version").fill("2.1.3")
+    page.get_by_role("form", name="Add dependency").get_by_role("button", name="Add").click()
+    expect(page.get_by_role("list", name="Dependencies")).to_contain_text("ms@2.1.3")
+    page.get_by_role("tab", name="Code").click()
+    set_code(page, USES_MS)
+    page.get_by_role("button", name="Save & deploy").click()
+    expect(page.get_by_text("Deployed as version 2.")).to_be_visible(timeout=120_000)
+    assert api.get(f"/api/v2/actions/actions/{ms_id}").json()["dependencies"] == [
+        {"name": "ms", "version": "2.1.3"}
+    ]
+    page.get_by_role("tab", name="Test").click()
+    page.get_by_role("button", name="Run test").click()
+    expect(page.get_by_test_id("test-result")).to_contain_text("one minute is 60000 ms")
+
+    # A draft that does not build says so, in words, and cannot be deployed.
+    page.get_by_role("tab", name="Code").click()
+    set_code(page, "exports.onExecutePostLogin = async (event, api) => {")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator(".badge[data-state=failed]")).to_be_visible()
+    expect(page.get_by_text("The latest draft failed to build")).to_be_visible()
+    expect(page.get_by_role("button", name="Deploy", exact=True)).to_be_disabled()
+    shot(page, "07-build-failed")
+
+    # The actions list shows each with its status.
     page.goto(f"{base}/dashboard/#/actions")
     expect(page.locator("tr[data-action='Add roles'] .badge")).to_have_attribute(
         "data-state", "deployed"
     )
-    shot(page, "07-actions-list")
+    expect(page.locator("tr[data-action='Durations'] .badge")).to_have_attribute(
+        "data-state", "failed"
+    )
+    shot(page, "08-actions-list")
 
     # Flows: drag both in (the second above the first), reorder by keyboard, save.
     page.goto(f"{base}/dashboard/#/flows/post-login")
     expect(page.get_by_text("Drag an action here")).to_be_visible()
-    shot(page, "08-flow-empty")
+    shot(page, "09-flow-empty")
     flow = page.get_by_test_id("flow")
     page.locator("[data-library='Add roles']").drag_to(flow)
     expect(page.locator("[data-step]")).to_have_count(1)
@@ -236,10 +271,13 @@ def test_dashboard_end_to_end(page: Page, server: CliServer, api: httpx.Client) 
     assert flow_names(page) == ["Audit", "Add roles"]
     expect(page.get_by_test_id("announcement")).to_contain_text("moved to position 2 of 2")
     assert bound_names(api) == []  # nothing is stored before Save
+    patches: list[str] = []
+    page.on("request", lambda r: patches.append(r.url) if r.method == "PATCH" else None)
     page.get_by_role("button", name="Save flow").click()
     expect(page.get_by_text("now runs 2 actions")).to_be_visible()
+    assert patches == [f"{base}/api/v2/actions/triggers/post-login/bindings"]
     assert bound_names(api) == ["Audit", "Add roles"]
-    shot(page, "09-flow-saved")
+    shot(page, "10-flow-saved")
 
     # Someone else changes the flow; our next save is refused and the conflict shown.
     other = {
@@ -252,17 +290,21 @@ def test_dashboard_end_to_end(page: Page, server: CliServer, api: httpx.Client) 
     expect(page.get_by_text("Someone else changed this flow")).to_be_visible()
     expect(page.get_by_test_id("theirs")).to_contain_text("x")
     assert bound_names(api) == ["Add roles"]  # their change stands
-    shot(page, "10-flow-conflict")
+    shot(page, "11-flow-conflict")
     page.get_by_role("button", name="Replace theirs with mine").click()
     expect(page.get_by_text("now runs 2 actions")).to_be_visible()
     assert bound_names(api) == ["Add roles", "Audit"]
 
-    # Keyboard removal is saved as one PATCH too.
+    # Removing, by keyboard or by dragging back to the library, stays local until Save.
     page.locator("[data-step='Audit']").focus()
     page.keyboard.press("Delete")
     assert flow_names(page) == ["Add roles"]
+    page.locator("[data-step='Add roles']").drag_to(page.get_by_test_id("library"))
+    assert flow_names(page) == []
+    expect(page.get_by_text("Unsaved changes")).to_be_visible()
     page.get_by_role("button", name="Discard").click()
     assert flow_names(page) == ["Add roles", "Audit"]
+    assert bound_names(api) == ["Add roles", "Audit"]
 
     # Executions: run the flow from the page and read each action's result and logs.
     page.goto(f"{base}/dashboard/#/executions/post-login")
@@ -276,15 +318,15 @@ def test_dashboard_end_to_end(page: Page, server: CliServer, api: httpx.Client) 
     execution_id = row.get_attribute("data-execution")
     stored = api.get(f"/api/v2/actions/executions/{execution_id}").json()
     assert [r["action_name"] for r in stored["results"]] == ["Add roles", "Audit"]
-    shot(page, "11-executions")
+    shot(page, "12-executions")
 
     # Phone width: nothing runs off the side.
     page.set_viewport_size({"width": 390, "height": 844})
     for route, name in [
-        ("actions", "12-phone-actions"),
-        ("flows/post-login", "13-phone-flow"),
-        (f"actions/{roles_id}", "14-phone-editor"),
-        ("executions/post-login", "15-phone-executions"),
+        ("actions", "13-phone-actions"),
+        ("flows/post-login", "14-phone-flow"),
+        (f"actions/{roles_id}", "15-phone-editor"),
+        ("executions/post-login", "16-phone-executions"),
     ]:
         page.goto(f"{base}/dashboard/#/{route}")
         page.wait_for_load_state("networkidle")
