@@ -12,6 +12,7 @@ queue on the database's write lock).
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,8 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import fresh_postgres
-from tests.servers import CliServer
+from tests.conftest import fresh_postgres, make_settings
+from tests.runtime_helpers import bind, handler
+from tests.servers import CliServer, InProcessServer
 
 DOMAIN = "actions.test"
 PATCHES = 240
@@ -166,3 +168,31 @@ def test_rate_limit_bucket_is_shared_by_all_processes(tmp_path: Path, backend: s
     finally:
         for server in servers:
             server.stop()
+
+
+def test_sqlite_write_held_by_another_process_waits_off_the_event_loop(tmp_path: Path) -> None:
+    """PATCH runs on the event loop when SQLite's write lock is free. When another
+    process holds it, the PATCH waits on the writer thread (in SQLite's busy handler)
+    and the server keeps answering meanwhile; the write lands once the lock is free."""
+    settings = make_settings(tmp_path, "sqlite")
+    srv = InProcessServer(settings).start()
+    try:
+        with srv.client() as api:
+            (action,) = bind(api, "post-login", handler("post-login", ""))
+            other = sqlite3.connect(settings.data_dir / "actionsd.db", isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")  # what a second server process would hold
+            body = {"bindings": [{"ref": {"type": "action_id", "value": action["id"]}}]}
+            body["bindings"][0]["display_name"] = "while locked"
+            with ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(api.patch, "/actions/triggers/post-login/bindings", json=body)
+                for _ in range(5):
+                    health = httpx.get(srv.url + "/healthz", timeout=5)
+                    assert health.status_code == 200
+                assert not pending.done()  # still waiting for the other process
+                other.execute("COMMIT")
+                answer = pending.result(timeout=30)
+            assert answer.status_code == 200, answer.text
+            listed = api.get("/actions/triggers/post-login/bindings").json()["bindings"]
+            assert [b["display_name"] for b in listed] == ["while locked"]
+    finally:
+        srv.stop()

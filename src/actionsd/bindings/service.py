@@ -121,13 +121,13 @@ def replace_bindings(
     locked = sql.rows(
         f"SELECT revision FROM triggers WHERE id = ?{sql.for_update()}", (trigger_id,)
     )
-    current_revision = int(locked[0][0])
+    current_revision = int(locked[0]["revision"])
     if expected_revision is not None and expected_revision != current_revision:
         raise errors.PreconditionFailed(
             "The bindings of this trigger changed since they were read (If-Match failed)."
         )
     existing = {
-        r.id: record(r, ("secrets",))
+        r["id"]: record(r, ("secrets",))
         for r in sql.rows(
             "SELECT id, action_id, display_name, secrets, created_at FROM bindings "
             "WHERE trigger_id = ?",
@@ -193,7 +193,7 @@ class Replaced:
     versions: list[Any]
 
     def render(self) -> dict[str, Any]:
-        versions = {v.id: record(v, VERSION_JSON) for v in self.versions}
+        versions = {v["id"]: record(v, VERSION_JSON) for v in self.versions}
         rendered = []
         for row, action in zip(self.rows, self.actions, strict=True):
             binding_id, _, _, _, display_name, _, created_at, updated_at = row

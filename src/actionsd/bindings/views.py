@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Response
 from pydantic import BaseModel
+from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from actionsd import errors
@@ -115,11 +116,10 @@ async def replace_bindings(
     """Replace the whole ordered list of actions bound to a trigger, atomically."""
     expected = _parse_if_match(if_match)
 
-    def write() -> service.Replaced:
-        with state.write() as conn:
-            return service.replace_bindings(
-                conn, triggerId, body.bindings, state.limits, expected_revision=expected
-            )
+    def write(conn: Connection) -> service.Replaced:
+        return service.replace_bindings(
+            conn, triggerId, body.bindings, state.limits, expected_revision=expected
+        )
 
     replaced = await state.in_writer(write)
     result = replaced.render()  # after the commit: the writer is free for the next one

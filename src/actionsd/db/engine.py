@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 WRITE = "actionsd_write"
+NOWAIT = "actionsd_nowait"
+BUSY_TIMEOUT_MS = 30000
+
+
+class WriterBusy(Exception):
+    """A ``nowait`` write found SQLite's write lock taken (by this process or another)."""
 
 
 def create_engine(url: str) -> Engine:
@@ -43,15 +50,28 @@ def _sqlite_events(engine: Engine) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get(WRITE):
+        options = conn.get_execution_options()
+        if not options.get(WRITE):
+            conn.exec_driver_sql("BEGIN")
+        elif not options.get(NOWAIT):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
-            conn.exec_driver_sql("BEGIN")
+            # Take the write lock only if it is free right now; never sleep in the
+            # busy handler (the caller is the event loop).
+            driver = conn.connection.dbapi_connection
+            assert driver is not None
+            driver.execute("PRAGMA busy_timeout=0")
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as busy:
+                raise WriterBusy() from busy
+            finally:
+                driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
 
 
 _sqlite_writers: dict[str, threading.Lock] = {}
@@ -64,10 +84,13 @@ def _writer_lock(engine: Engine) -> contextlib.AbstractContextManager[Any]:
     took concurrent PATCHes from ~2 ms each to over a second at p99)."""
     if engine.dialect.name != "sqlite":
         return contextlib.nullcontext()
-    key = str(engine.url)
+    return sqlite_lock(engine)
+
+
+def sqlite_lock(engine: Engine) -> threading.Lock:
+    """This process's SQLite writer lock (one per database file)."""
     with _registry_lock:
-        lock = _sqlite_writers.setdefault(key, threading.Lock())
-    return lock
+        return _sqlite_writers.setdefault(str(engine.url), threading.Lock())
 
 
 @contextlib.contextmanager
@@ -82,10 +105,19 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
 
 
 @contextlib.contextmanager
-def _transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
+def sqlite_write_nowait(engine: Engine) -> Iterator[Connection]:
+    """A SQLite write transaction if SQLite's write lock is free at once, else
+    ``WriterBusy`` (raised before anything ran). The caller holds this process's writer
+    lock (``sqlite_lock``), so only another process can be in the way."""
+    with _transaction(engine, write=True, nowait=True) as conn:
+        yield conn
+
+
+@contextlib.contextmanager
+def _transaction(engine: Engine, *, write: bool, nowait: bool = False) -> Iterator[Connection]:
     with engine.connect() as conn:
         if write:
-            conn = conn.execution_options(**{WRITE: True})
+            conn = conn.execution_options(**{WRITE: True, NOWAIT: nowait})
         elif conn.dialect.name == "postgresql":
             # A read sees one snapshot across its statements (a list and its total, the
             # bindings and their actions), never half of a concurrent write.
