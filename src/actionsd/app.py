@@ -86,6 +86,7 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
             worker.stop()
             if state.runtime is not None:
                 state.runtime.close()
+            state.close_writers()
             state.engine.dispose()
 
     app = FastAPI(

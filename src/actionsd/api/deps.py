@@ -18,8 +18,9 @@ from actionsd.api.cache import ResponseCache
 from actionsd.auth import tokens
 from actionsd.auth.keys import KeyStore
 from actionsd.config import Settings
-from actionsd.db.engine import WriterBusy, sqlite_lock, sqlite_write_nowait, transaction
+from actionsd.db.engine import LoopWriter, WriterBusy, sqlite_lock, transaction
 from actionsd.db.fastread import FastReader
+from actionsd.db.raw import RawSql
 
 if TYPE_CHECKING:
     from actionsd.api.ratelimit import TokenBucket
@@ -44,16 +45,18 @@ class AppState:
     reader: FastReader | None = None
     _writer: ThreadPoolExecutor | None = None
     _loop_writers: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _loop_writer: LoopWriter | None = None
 
-    async def in_writer(self, fn: Callable[[Connection], T]) -> T:
+    async def in_writer(self, fn: Callable[[RawSql], T]) -> T:
         """Run ``fn`` in one write transaction, for hot write routes.
 
-        SQLite: on the event loop itself, once this process's writer lock is ours (a
-        thread waits for it when a background writer has it). A write is a few hundred
-        microseconds, and on the loop no statement waits for a GIL hand-off (on a
-        writer thread, under load, each did). Another process holding SQLite's lock
-        sends the write to the writer thread, which waits in SQLite's busy handler.
-        PostgreSQL: on a few writer threads (its round trips would block the loop)."""
+        SQLite: on the event loop itself, on its own plain connection, once this
+        process's writer lock is ours (a thread waits for it when a background writer
+        has it). A write is a few hundred microseconds, and on the loop no statement
+        waits for a GIL hand-off (on a writer thread, under load, each did). Another
+        process holding SQLite's lock sends the write to the writer thread, which waits
+        in SQLite's busy handler. PostgreSQL: on a few writer threads (its round trips
+        would block the loop)."""
         loop = asyncio.get_running_loop()
         sqlite = self.engine.dialect.name == "sqlite"
         if self._writer is None:
@@ -67,8 +70,10 @@ class AppState:
                 if not lock.acquire(blocking=False):
                     await loop.run_in_executor(self._writer, lock.acquire)
                 try:
-                    with sqlite_write_nowait(self.engine) as conn:
-                        return fn(conn)
+                    if self._loop_writer is None:
+                        self._loop_writer = LoopWriter(self.engine)
+                    with self._loop_writer.transaction() as conn:
+                        return fn(RawSql(conn))
                 except WriterBusy:
                     pass
                 finally:
@@ -76,9 +81,15 @@ class AppState:
 
         def write() -> T:
             with transaction(self.engine, write=True) as conn:
-                return fn(conn)
+                return fn(RawSql(conn))
 
         return await loop.run_in_executor(self._writer, write)
+
+    def close_writers(self) -> None:
+        if self._loop_writer is not None:
+            self._loop_writer.close()
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
 
     def fast_reader(self) -> FastReader:
         if self.reader is None:

@@ -97,7 +97,7 @@ VERSION_JSON = ("dependencies", "secrets", "modules", "build_errors")
 
 
 def replace_bindings(
-    conn: Connection,
+    sql: RawSql,
     trigger_id: str,
     items: list[BindingItemIn],
     limits: Limits,
@@ -116,7 +116,6 @@ def replace_bindings(
             f"Payload validation error: 'Array is too long ({len(items)}), maximum "
             f"{limits.max_bindings_per_trigger}' on property bindings."
         )
-    sql = RawSql(conn)
     # Lock the trigger: concurrent replacements of one list run one after the other.
     locked = sql.rows(
         f"SELECT revision FROM triggers WHERE id = ?{sql.for_update()}", (trigger_id,)

@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Response
 from pydantic import BaseModel
-from sqlalchemy.engine import Connection
 from starlette.concurrency import run_in_threadpool
 
 from actionsd import errors
@@ -14,6 +13,7 @@ from actionsd.actions.models import TriggerId
 from actionsd.api.deps import AppState, Page, PerPage, State, requires
 from actionsd.bindings import service
 from actionsd.bindings.models import BindingListOut, UpdateBindingsIn, UpdatedBindingsOut
+from actionsd.db.raw import RawSql
 from actionsd.triggers.catalog import CATALOG
 from actionsd.util import dump
 
@@ -116,9 +116,9 @@ async def replace_bindings(
     """Replace the whole ordered list of actions bound to a trigger, atomically."""
     expected = _parse_if_match(if_match)
 
-    def write(conn: Connection) -> service.Replaced:
+    def write(sql: RawSql) -> service.Replaced:
         return service.replace_bindings(
-            conn, triggerId, body.bindings, state.limits, expected_revision=expected
+            sql, triggerId, body.bindings, state.limits, expected_revision=expected
         )
 
     replaced = await state.in_writer(write)

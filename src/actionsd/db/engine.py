@@ -14,12 +14,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 WRITE = "actionsd_write"
-NOWAIT = "actionsd_nowait"
 BUSY_TIMEOUT_MS = 30000
 
 
 class WriterBusy(Exception):
-    """A ``nowait`` write found SQLite's write lock taken (by this process or another)."""
+    """SQLite's write lock is taken (by another process) and the caller would not wait."""
 
 
 def create_engine(url: str) -> Engine:
@@ -55,23 +54,10 @@ def _sqlite_events(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        options = conn.get_execution_options()
-        if not options.get(WRITE):
-            conn.exec_driver_sql("BEGIN")
-        elif not options.get(NOWAIT):
+        if conn.get_execution_options().get(WRITE):
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
-            # Take the write lock only if it is free right now; never sleep in the
-            # busy handler (the caller is the event loop).
-            driver = conn.connection.dbapi_connection
-            assert driver is not None
-            driver.execute("PRAGMA busy_timeout=0")
-            try:
-                driver.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as busy:
-                raise WriterBusy() from busy
-            finally:
-                driver.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.exec_driver_sql("BEGIN")
 
 
 _sqlite_writers: dict[str, threading.Lock] = {}
@@ -104,20 +90,43 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
             yield conn
 
 
-@contextlib.contextmanager
-def sqlite_write_nowait(engine: Engine) -> Iterator[Connection]:
-    """A SQLite write transaction if SQLite's write lock is free at once, else
-    ``WriterBusy`` (raised before anything ran). The caller holds this process's writer
-    lock (``sqlite_lock``), so only another process can be in the way."""
-    with _transaction(engine, write=True, nowait=True) as conn:
-        yield conn
+class LoopWriter:
+    """One plain ``sqlite3`` connection for the writes the event loop runs itself.
+
+    Its busy timeout is 0: ``BEGIN IMMEDIATE`` either takes SQLite's write lock at once
+    or fails with ``WriterBusy`` before anything ran (another process has it). The
+    caller holds this process's writer lock (``sqlite_lock``). Without SQLAlchemy's
+    pool, events and transaction objects, a short write costs a fraction less."""
+
+    def __init__(self, engine: Engine) -> None:
+        database = engine.url.database or ""
+        self._conn = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
+            self._conn.execute(f"PRAGMA {pragma}")
+        self._conn.execute("PRAGMA busy_timeout=0")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as busy:
+            raise WriterBusy() from busy
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.rollback()
+            raise
+        self._conn.commit()
+
+    def close(self) -> None:
+        self._conn.close()
 
 
 @contextlib.contextmanager
-def _transaction(engine: Engine, *, write: bool, nowait: bool = False) -> Iterator[Connection]:
+def _transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
     with engine.connect() as conn:
         if write:
-            conn = conn.execution_options(**{WRITE: True, NOWAIT: nowait})
+            conn = conn.execution_options(**{WRITE: True})
         elif conn.dialect.name == "postgresql":
             # A read sees one snapshot across its statements (a list and its total, the
             # bindings and their actions), never half of a concurrent write.

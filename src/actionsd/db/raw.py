@@ -8,6 +8,7 @@ in one place."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,11 +16,15 @@ from sqlalchemy.engine import Connection
 
 
 class RawSql:
-    def __init__(self, conn: Connection) -> None:
-        self.postgres = conn.dialect.name == "postgresql"
-        # The transaction's own driver connection: statements below join it, and
-        # SQLAlchemy still commits or rolls it back.
-        self._cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    def __init__(self, conn: Connection | sqlite3.Connection) -> None:
+        """Over a SQLAlchemy transaction (its driver connection: statements join it, and
+        SQLAlchemy still commits) or a plain ``sqlite3`` one (``LoopWriter``)."""
+        if isinstance(conn, sqlite3.Connection):
+            self.postgres = False
+            self._cursor: Any = conn.cursor()
+        else:
+            self.postgres = conn.dialect.name == "postgresql"
+            self._cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
 
     def _q(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.postgres else sql
