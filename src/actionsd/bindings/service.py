@@ -116,24 +116,38 @@ def replace_bindings(
             f"Payload validation error: 'Array is too long ({len(items)}), maximum "
             f"{limits.max_bindings_per_trigger}' on property bindings."
         )
-    # Lock the trigger: concurrent replacements of one list run one after the other.
-    locked = sql.rows(
-        f"SELECT revision FROM triggers WHERE id = ?{sql.for_update()}", (trigger_id,)
+    # Two round trips under the lock on PostgreSQL (each batch is one pipeline): read
+    # everything the new list needs, then write it. The lock on the trigger's row makes
+    # concurrent replacements of one list run one after the other.
+    by_id = tuple({i.ref.value for i in items if i.ref.type == "action_id"})
+    by_name = tuple({i.ref.value for i in items if i.ref.type == "action_name"})
+    by_binding = tuple({i.ref.value for i in items if i.ref.type == "binding_id"})
+    where, params = _actions_where(sql, trigger_id, by_id, by_name, by_binding)
+    locked, existing_rows, found, versions = sql.batch(
+        [
+            (f"SELECT revision FROM triggers WHERE id = ?{sql.for_update()}", (trigger_id,)),
+            (
+                "SELECT id, action_id, display_name, secrets, created_at FROM bindings "
+                "WHERE trigger_id = ?",
+                (trigger_id,),
+            ),
+            # Share-lock the actions being bound: a concurrent delete waits for this
+            # PATCH (or this PATCH sees the action gone); a deploy cannot interleave.
+            (f"SELECT {ACTION_COLUMNS} FROM actions WHERE {where}{sql.for_update(True)}", params),
+            (
+                f"SELECT {VERSION_COLUMNS} FROM action_versions WHERE id IN "
+                f"(SELECT deployed_version_id FROM actions WHERE {where})",
+                params,
+            ),
+        ]
     )
     current_revision = int(locked[0]["revision"])
     if expected_revision is not None and expected_revision != current_revision:
         raise errors.PreconditionFailed(
             "The bindings of this trigger changed since they were read (If-Match failed)."
         )
-    existing = {
-        r["id"]: record(r, ("secrets",))
-        for r in sql.rows(
-            "SELECT id, action_id, display_name, secrets, created_at FROM bindings "
-            "WHERE trigger_id = ?",
-            (trigger_id,),
-        )
-    }
-    resolved = _resolve(sql, trigger_id, items, existing)
+    existing = {r["id"]: record(r, ("secrets",)) for r in existing_rows}
+    resolved = _resolve(trigger_id, items, existing, [record(r) for r in found])
 
     now = now_ns()
     new_rows = []
@@ -158,24 +172,19 @@ def replace_bindings(
                 now,
             )
         )
-    sql.run("DELETE FROM bindings WHERE trigger_id = ?", (trigger_id,))
+    writes: list[tuple[str, Any]] = [
+        ("DELETE FROM bindings WHERE trigger_id = ?", (trigger_id,)),
+        ("UPDATE triggers SET revision = ? WHERE id = ?", (current_revision + 1, trigger_id)),
+    ]
     if new_rows:
-        sql.run(
-            "INSERT INTO bindings (id, trigger_id, position, action_id, display_name, secrets, "
-            "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            new_rows,
+        writes.append(
+            (
+                "INSERT INTO bindings (id, trigger_id, position, action_id, display_name, "
+                "secrets, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                new_rows,
+            )
         )
-    sql.run("UPDATE triggers SET revision = ? WHERE id = ?", (current_revision + 1, trigger_id))
-
-    version_ids = tuple({a.deployed_version_id for _, a, _ in resolved})
-    in_ids = sql.marks(len(version_ids))
-    versions = (
-        sql.rows(
-            f"SELECT {VERSION_COLUMNS} FROM action_versions WHERE id IN ({in_ids})", version_ids
-        )
-        if version_ids
-        else []
-    )
+    sql.batch(writes)
     return Replaced(
         trigger_id, current_revision + 1, new_rows, [action for _, action, _ in resolved], versions
     )
@@ -213,42 +222,40 @@ def _secrets(item: BindingItemIn, now: int) -> list[dict[str, Any]]:
     return [{"name": s.name, "value": s.value or "", "updated_at": now} for s in item.secrets or []]
 
 
-def _resolve(
+def _actions_where(
     sql: RawSql,
+    trigger_id: str,
+    ids: tuple[str, ...],
+    names: tuple[str, ...],
+    binding_ids: tuple[str, ...],
+) -> tuple[str, tuple[Any, ...]]:
+    """The actions a list refers to: by id, by name, or through one of the trigger's
+    bindings."""
+    clauses: list[str] = []
+    params: tuple[Any, ...] = ()
+    if ids:
+        clauses.append(f"id IN ({sql.marks(len(ids))})")
+        params += ids
+    if names:
+        clauses.append(f"name IN ({sql.marks(len(names))})")
+        params += names
+    if binding_ids:
+        clauses.append(
+            "id IN (SELECT action_id FROM bindings WHERE trigger_id = ? "
+            f"AND id IN ({sql.marks(len(binding_ids))}))"
+        )
+        params += (trigger_id, *binding_ids)
+    return (" OR ".join(clauses) or "1 = 0"), params
+
+
+def _resolve(
     trigger_id: str,
     items: list[BindingItemIn],
     existing: dict[str, Any],
+    found: list[Any],
 ) -> list[tuple[BindingItemIn, Any, Any | None]]:
     """Every ref, resolved to (item, action, kept binding or None), or the first error.
     Nothing is written here."""
-    by_id = {i.ref.value for i in items if i.ref.type == "action_id"}
-    by_name = {i.ref.value for i in items if i.ref.type == "action_name"}
-    kept_action_ids = {
-        existing[i.ref.value].action_id
-        for i in items
-        if i.ref.type == "binding_id" and i.ref.value in existing
-    }
-    ids = tuple(by_id | kept_action_ids)
-    names = tuple(by_name)
-    found = []
-    if ids or names:
-        # Share-lock the actions being bound: a concurrent delete waits for this PATCH (or
-        # this PATCH sees the action gone), and a concurrent deploy cannot interleave.
-        where = " OR ".join(
-            clause
-            for clause, values in (
-                (f"id IN ({sql.marks(len(ids))})", ids),
-                (f"name IN ({sql.marks(len(names))})", names),
-            )
-            if values
-        )
-        found = [
-            record(r)
-            for r in sql.rows(
-                f"SELECT {ACTION_COLUMNS} FROM actions WHERE {where}{sql.for_update(share=True)}",
-                ids + names,
-            )
-        ]
     action_by_id = {a.id: a for a in found}
     action_by_name = {a.name: a for a in found}
 

@@ -7,6 +7,7 @@ in one place."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from types import SimpleNamespace
@@ -21,10 +22,10 @@ class RawSql:
         SQLAlchemy still commits) or a plain ``sqlite3`` one (``LoopWriter``)."""
         if isinstance(conn, sqlite3.Connection):
             self.postgres = False
-            self._cursor: Any = conn.cursor()
+            self._driver: Any = conn
         else:
             self.postgres = conn.dialect.name == "postgresql"
-            self._cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            self._driver = conn.connection.dbapi_connection
 
     def _q(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.postgres else sql
@@ -33,18 +34,33 @@ class RawSql:
     def marks(n: int) -> str:
         return ",".join("?" * n)
 
-    def rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        """The rows as dicts keyed by column name."""
-        cur = self._cursor
-        cur.execute(self._q(sql), params)
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    def batch(self, statements: list[tuple[str, Any]]) -> list[list[dict[str, Any]]]:
+        """Run the statements in order and answer each one's rows (empty for writes; a
+        list of parameter tuples means executemany). On PostgreSQL they travel as one
+        pipeline: one round trip instead of one each."""
+        cursors = []
+        pipeline = self._pipeline()
+        with pipeline:
+            for sql, params in statements:
+                cur = self._driver.cursor()
+                if isinstance(params, list):
+                    cur.executemany(self._q(sql), params)
+                else:
+                    cur.execute(self._q(sql), params)
+                cursors.append(cur)
+        results: list[list[dict[str, Any]]] = []
+        for cur in cursors:
+            if cur.description is None:
+                results.append([])
+                continue
+            names = [d[0] for d in cur.description]
+            results.append([dict(zip(names, row, strict=True)) for row in cur.fetchall()])
+        return results
 
-    def run(self, sql: str, params: tuple[Any, ...] | list[tuple[Any, ...]] = ()) -> None:
-        if isinstance(params, list):
-            self._cursor.executemany(self._q(sql), params)
-        else:
-            self._cursor.execute(self._q(sql), params)
+    def _pipeline(self) -> contextlib.AbstractContextManager[Any]:
+        if self.postgres:
+            return self._driver.pipeline()  # type: ignore[no-any-return]
+        return contextlib.nullcontext()
 
     def for_update(self, share: bool = False) -> str:
         """The row-lock clause (SQLite's write lock already covers the transaction)."""
