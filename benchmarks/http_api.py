@@ -294,7 +294,7 @@ def bench_scaling(seconds: int) -> list[tuple[int, dict[str, float], dict[str, f
                 token=token,
             )
             get_actions = wrk(
-                base + "/api/v2/actions/actions?per_page=20&page=3",
+                base + "/api/v2/actions/actions?per_page=20&page=0",
                 connections=8,
                 seconds=seconds,
                 token=token,
@@ -317,7 +317,7 @@ def main() -> None:
     parser.add_argument("--only-scaling", action="store_true")
     args = parser.parse_args()
     configs_run = not args.only_scaling
-    configs = [("SQLite, 1 process", "", 1)]
+    configs = [("SQLite, 1 process", "", 1), ("SQLite, 2 processes", "", 2)]
     if args.postgres:
         configs += [
             ("PostgreSQL, 1 process", args.postgres, 1),

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from tests.conftest import fresh_postgres, make_settings
+from tests.helpers import create_action, deploy, wait_status
 from tests.runtime_helpers import bind, handler
 from tests.servers import CliServer, InProcessServer
 
@@ -196,3 +197,39 @@ def test_sqlite_write_held_by_another_process_waits_off_the_event_loop(tmp_path:
             assert [b["display_name"] for b in listed] == ["while locked"]
     finally:
         srv.stop()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_cached_action_lists_follow_writes_made_elsewhere(tmp_path: Path, backend: str) -> None:
+    """Each server keeps rendered action lists; a write through one server shows at once
+    in the list another server answers (two servers, one database)."""
+    url = fresh_postgres("lists") if backend == "postgres" else ""
+    writer = InProcessServer(make_settings(tmp_path / "a", "sqlite", database_url=url)).start()
+    shared = writer.settings.effective_database_url.replace("+psycopg", "")
+    reader = InProcessServer(make_settings(tmp_path / "b", "sqlite", database_url=shared)).start()
+    try:
+        with writer.client() as w, reader.client() as r:
+
+            def listed() -> dict[str, Any]:
+                return {a["id"]: a for a in r.get("/actions/actions").json()["actions"]}
+
+            assert listed() == {}
+            action = create_action(w, "listed")
+            assert action["id"] in listed()  # created elsewhere
+            wait_status(w, action["id"])
+            assert listed()[action["id"]]["status"] == "built"  # the build finished
+            w.patch(f"/actions/actions/{action['id']}", json={"name": "renamed"})
+            assert listed()[action["id"]]["name"] == "renamed"
+            wait_status(w, action["id"])
+            deploy(w, action["id"])
+            entry = listed()[action["id"]]
+            assert entry["deployed_version"]["number"] == 1 and entry["all_changes_deployed"]
+            by_trigger = r.get("/actions/actions", params={"deployed": "true"}).json()
+            assert [a["id"] for a in by_trigger["actions"]] == [action["id"]]
+            w.delete(f"/actions/actions/{action['id']}")
+            assert listed() == {}
+    finally:
+        reader.stop()
+        writer.stop()

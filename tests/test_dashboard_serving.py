@@ -5,6 +5,9 @@ page shown when a source install has no built front end."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,3 +69,23 @@ def test_a_source_install_without_the_build_says_how_to_build(
         assert api.status_code == 401  # the API is there either way
     finally:
         srv.stop()
+
+
+def test_the_wheel_carries_the_built_dashboard(tmp_path: Path) -> None:
+    """pip users get the page without Node: the wheel holds the built assets, although
+    they are not in git (the build hook adds them)."""
+    if not views.built():
+        pytest.skip("the dashboard is not built (make ui)")
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(root), "--no-deps", "-q", "-w", str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("actionsd-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "actionsd/dashboard/static/index.html" in names
+    assert any(
+        n.startswith("actionsd/dashboard/static/assets/") and n.endswith(".js") for n in names
+    )
+    assert not any("node_modules" in n for n in names)

@@ -16,7 +16,14 @@ from sqlalchemy.engine import Connection, Row
 from actionsd import errors
 from actionsd.actions import render
 from actionsd.actions.models import CreateActionIn, SecretIn, TriggerIn, UpdateActionIn
-from actionsd.db.schema import action_versions, actions, bindings, bump_actions_counter, triggers
+from actionsd.db.schema import (
+    action_versions,
+    actions,
+    bindings,
+    bump_actions_counter,
+    counters,
+    triggers,
+)
 from actionsd.modules.service import resolve_refs
 from actionsd.triggers import catalog
 from actionsd.util import envelope, new_id, now_ns
@@ -448,3 +455,9 @@ def _make_deployed(
     action = load_action(conn, action_id)
     version = _load_version(conn, action_id, version_id)
     return render.version(version, deployed_id=version_id, action=action)
+
+
+def actions_counter(conn: Connection) -> int:
+    """The counter every write to an action or version moves (see ``db.schema``)."""
+    stmt = sa.select(counters.c.value).where(counters.c.name == "actions")
+    return int(conn.execute(stmt).scalar_one_or_none() or 0)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
+from starlette.concurrency import run_in_threadpool
 
+from actionsd import errors
 from actionsd.actions import service
 from actionsd.actions.models import (
     ActionListOut,
@@ -18,10 +20,11 @@ from actionsd.actions.models import (
     VersionListOut,
     VersionOut,
 )
-from actionsd.api.deps import Page, PerPage, State, requires
+from actionsd.api.deps import AppState, Page, PerPage, State, requires
 
 router = APIRouter(prefix="/api/v2/actions", tags=["actions"])
 OUT: dict[str, Any] = {"response_model_exclude_none": True}
+JSON = "application/json; charset=utf-8"
 
 
 @router.get(
@@ -31,7 +34,7 @@ OUT: dict[str, Any] = {"response_model_exclude_none": True}
     dependencies=[requires("read:actions")],
     **OUT,
 )
-def list_actions(
+async def list_actions(
     state: State,
     triggerId: TriggerId | None = None,
     actionName: str | None = None,
@@ -41,16 +44,44 @@ def list_actions(
     per_page: PerPage = 20,
 ) -> Any:
     """Retrieve all actions, oldest first."""
+    key = ("actions", triggerId, actionName, deployed, installed, page, per_page)
+    # Served from this process's rendering while the actions counter (moved by every
+    # write to an action or version, and by builds) has not moved; one raw read decides.
+    try:
+        counter = await state.fast_reader().aactions_counter()
+    except Exception as exc:  # the database is down or restarting
+        raise errors.ServiceUnavailable("The database is unavailable; try again.") from exc
+    cached = state.responses.get(key, counter)
+    if cached is not None:
+        return Response(cached, media_type=JSON)
+    body, counter = await run_in_threadpool(
+        _render_actions, state, triggerId, actionName, deployed, installed, page, per_page
+    )
+    state.responses.put(key, counter, body)
+    return Response(body, media_type=JSON)
+
+
+def _render_actions(
+    state: AppState,
+    trigger_id: str | None,
+    action_name: str | None,
+    deployed: bool | None,
+    installed: bool | None,
+    page: int,
+    per_page: int,
+) -> tuple[bytes, int]:
     with state.read() as conn:
-        return service.list_actions(
+        counter = service.actions_counter(conn)
+        result = service.list_actions(
             conn,
-            trigger_id=triggerId,
-            action_name=actionName,
+            trigger_id=trigger_id,
+            action_name=action_name,
             deployed=deployed,
             installed=installed,
             page=page,
             per_page=per_page,
         )
+    return ActionListOut.model_validate(result).model_dump_json(exclude_none=True).encode(), counter
 
 
 @router.post(

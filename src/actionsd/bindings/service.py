@@ -16,10 +16,10 @@ from sqlalchemy.engine import Connection, Row
 
 from actionsd import errors
 from actionsd.actions import render
-from actionsd.actions.service import Limits, deployed_versions
+from actionsd.actions.service import Limits, actions_counter, deployed_versions
 from actionsd.bindings.models import BindingItemIn
 from actionsd.db.raw import RawSql, encode, record
-from actionsd.db.schema import actions, bindings, counters, triggers
+from actionsd.db.schema import actions, bindings, triggers
 from actionsd.triggers import catalog
 from actionsd.util import envelope, fmt_ts, new_id, now_ns
 
@@ -63,10 +63,7 @@ def revision(conn: Connection, trigger_id: str) -> int:
 
 def version(conn: Connection, trigger_id: str) -> tuple[int, int]:
     """What ``FastReader.revision`` reads, in this transaction's snapshot."""
-    actions_counter = conn.execute(
-        sa.select(counters.c.value).where(counters.c.name == "actions")
-    ).scalar_one_or_none()
-    return revision(conn, trigger_id), int(actions_counter or 0)
+    return revision(conn, trigger_id), actions_counter(conn)
 
 
 def list_bindings(conn: Connection, trigger_id: str, *, page: int, per_page: int) -> dict[str, Any]:

@@ -106,6 +106,7 @@ class BuildWorker:
                 .where(table.c.id == row.id)
                 .values(status="building", build_claimed_at=now)
             )
+            conn.execute(bump_actions_counter())  # "building" shows in cached lists
             module_deps: tuple[list[dict[str, Any]], ...] = ()
             if row.modules:
                 versions = [m["module_version_id"] for m in row.modules]

@@ -76,6 +76,10 @@ class FastReader:
         assert row is not None
         return int(row[0] or 0), int(row[1] or 0)
 
+    async def aactions_counter(self) -> int:
+        """The actions counter alone (no trigger), as ``arevision`` reads it."""
+        return (await self.arevision(""))[1]
+
     def _async_pool(self) -> asyncio.Queue[Any]:
         """Async connections belong to one event loop (one per server process)."""
         loop = asyncio.get_running_loop()
