@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,55 @@ def test_cached_action_lists_follow_writes_made_elsewhere(tmp_path: Path, backen
     finally:
         reader.stop()
         writer.stop()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_no_read_is_older_than_a_write_acknowledged_before_it(tmp_path: Path, backend: str) -> None:
+    """Server A replaces a list again and again; clients of server B read it all the
+    while (B shares revision reads between concurrent requests). Every GET's revision
+    must be at least that of every PATCH acknowledged before the GET was sent."""
+    url = fresh_postgres("fresh_reads") if backend == "postgres" else ""
+    writer = InProcessServer(make_settings(tmp_path / "a", "sqlite", database_url=url)).start()
+    shared = writer.settings.effective_database_url.replace("+psycopg", "")
+    reader = InProcessServer(make_settings(tmp_path / "b", "sqlite", database_url=shared)).start()
+    acked: list[tuple[float, int]] = []
+    reads: list[tuple[float, int]] = []
+    done = threading.Event()
+    try:
+        with writer.client() as w:
+            made = bind(w, "post-login", handler("post-login", ""), handler("post-login", ""))
+            refs = [{"ref": {"type": "action_id", "value": a["id"]}} for a in made]
+
+            def write() -> None:
+                try:
+                    for n in range(60):
+                        order = refs if n % 2 else refs[::-1]
+                        answer = w.patch(
+                            "/actions/triggers/post-login/bindings", json={"bindings": order}
+                        )
+                        assert answer.status_code == 200, answer.text
+                        acked.append((time.monotonic(), int(answer.headers["etag"].strip('"'))))
+                finally:
+                    done.set()
+
+            def read() -> None:
+                with reader.client() as r:
+                    while not done.is_set():
+                        sent = time.monotonic()
+                        answer = r.get("/actions/triggers/post-login/bindings")
+                        assert answer.status_code == 200, answer.text
+                        reads.append((sent, int(answer.headers["etag"].strip('"'))))
+
+            with ThreadPoolExecutor(6) as pool:
+                futures = [pool.submit(write)] + [pool.submit(read) for _ in range(5)]
+                for future in futures:
+                    future.result()
+    finally:
+        reader.stop()
+        writer.stop()
+    assert len(acked) == 60 and len(reads) > 60
+    for sent, seen in reads:
+        floor = max((rev for at, rev in acked if at < sent), default=0)
+        assert seen >= floor, f"a GET sent after revision {floor} was acknowledged saw {seen}"

@@ -50,13 +50,31 @@ class FastReader:
 
     async def arevision(self, trigger_id: str) -> tuple[int, int]:
         """``revision`` from the event loop: inline for SQLite, and for PostgreSQL on
-        async connections, so neither a round trip nor a reconnect holds the loop."""
+        async connections, so neither a round trip nor a reconnect holds the loop.
+
+        On PostgreSQL, concurrent callers share reads: a caller joins the read of its
+        trigger that has not been sent yet (there is one while every connection is
+        busy), or starts one. Every read is sent after each of its callers arrived, so
+        it sees every write acknowledged before any of them asked."""
         if self.local:
             return self.revision(trigger_id)
+        waiting = self._waiting()
+        shared = waiting.get(trigger_id)
+        if shared is None:
+            shared = asyncio.get_running_loop().create_future()
+            waiting[trigger_id] = shared
+            task = asyncio.get_running_loop().create_task(self._read_for(trigger_id, shared))
+            self._reads.add(task)  # the loop keeps only a weak reference to tasks
+            task.add_done_callback(self._reads.discard)
+        return await asyncio.shield(shared)
+
+    async def _read_for(self, trigger_id: str, shared: asyncio.Future[tuple[int, int]]) -> None:
         import psycopg
 
         pool = self._async_pool()
         conn = await pool.get()
+        # From here on the read is as good as sent: later callers start another.
+        del self._waiting()[trigger_id]
         try:
             if conn is None or conn.closed:
                 conn = await psycopg.AsyncConnection.connect(
@@ -66,15 +84,17 @@ class FastReader:
                 )
             cursor = await conn.execute(self.revision_sql, (trigger_id,))
             row = await cursor.fetchone()
-        except Exception:
+        except Exception as exc:
             if conn is not None:
                 with contextlib.suppress(Exception):
                     await conn.close()
             pool.put_nowait(None)
-            raise
+            shared.set_exception(exc)
+            shared.exception()  # retrieved here: no "never retrieved" warning if unawaited
+            return
         pool.put_nowait(conn)
         assert row is not None
-        return int(row[0] or 0), int(row[1] or 0)
+        shared.set_result((int(row[0] or 0), int(row[1] or 0)))
 
     async def aactions_counter(self) -> int:
         """The actions counter alone (no trigger), as ``arevision`` reads it."""
@@ -82,13 +102,22 @@ class FastReader:
 
     def _async_pool(self) -> asyncio.Queue[Any]:
         """Async connections belong to one event loop (one per server process)."""
+        self._bind_loop()
+        return self._apool
+
+    def _waiting(self) -> dict[str, asyncio.Future[tuple[int, int]]]:
+        self._bind_loop()
+        return self._unsent
+
+    def _bind_loop(self) -> None:
         loop = asyncio.get_running_loop()
         if getattr(self, "_loop", None) is not loop:
             self._loop = loop
             self._apool: asyncio.Queue[Any] = asyncio.Queue()
             for _ in range(4):
                 self._apool.put_nowait(None)
-        return self._apool
+            self._unsent: dict[str, asyncio.Future[tuple[int, int]]] = {}
+            self._reads: set[asyncio.Task[None]] = set()
 
     def revision(self, trigger_id: str) -> tuple[int, int]:
         """(the trigger's revision, the actions counter): anything derived from the
