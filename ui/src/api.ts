@@ -150,7 +150,17 @@ export async function exchangeCredentials(clientId: string, clientSecret: string
     }),
   });
   if (response.status === 401) throw new ApiError(401, "Wrong client id or client secret.");
-  if (!response.ok) throw await failure(response);
+  if (!response.ok) {
+    const error = await failure(response);
+    if (error.message.startsWith("Service not found")) {
+      throw new ApiError(
+        error.status,
+        `This server does not answer for ${location.host}. Start it with ` +
+          `ACTIONSD_EXTRA_DOMAINS='["${location.host}"]' or open the dashboard at its public URL.`,
+      );
+    }
+    throw error;
+  }
   const body = (await response.json()) as { access_token: string };
   return body.access_token;
 }
