@@ -320,6 +320,14 @@ def test_dashboard_end_to_end(page: Page, server: CliServer, api: httpx.Client) 
     assert [r["action_name"] for r in stored["results"]] == ["Add roles", "Audit"]
     shot(page, "12-executions")
 
+    # Entity-bound triggers have no flow to arrange; the page says so, without an error.
+    page.goto(f"{base}/dashboard/#/flows/custom-token-exchange")
+    expect(page.get_by_text("bound to other objects")).to_be_visible()
+    expect(page.get_by_role("alert")).to_have_count(0)
+    options = page.get_by_label("Trigger").locator("option").all_inner_texts()
+    assert any("post-login" in o for o in options)
+    assert not any("custom-token-exchange" in o for o in options)
+
     # Phone width: nothing runs off the side.
     page.set_viewport_size({"width": 390, "height": 844})
     for route, name in [

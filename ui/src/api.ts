@@ -7,6 +7,8 @@ export interface Trigger {
   status: string;
   runtimes: string[];
   default_runtime: string;
+  /** "trigger-bound" triggers have a flow; "entity-bound" ones bind to other objects. */
+  binding_policy?: string;
 }
 
 export interface TriggerRef {

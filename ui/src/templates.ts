@@ -4,7 +4,8 @@ interface TriggerInfo {
   label: string;
   handler: string;
   body: string;
-  event: Record<string, unknown>;
+  /** A sample event; only triggers this server can run have one. */
+  event?: Record<string, unknown>;
 }
 
 const user = {
@@ -114,6 +115,27 @@ export const TRIGGERS: Record<string, TriggerInfo> = {
       notification: { recipient: "+15555550123", message_type: "sms", as_text: "Your code is 123456" },
     },
   },
+  // Triggers whose actions are stored, built and deployed but not run by this server.
+  "custom-token-exchange": {
+    label: "Custom Token Exchange",
+    handler: "onExecuteCustomTokenExchange",
+    body: "  // Validate event.transaction.subject_token, then api.authentication.setUserById(…).",
+  },
+  "password-hash-migration": {
+    label: "Password Hash Migration",
+    handler: "onExecutePasswordHashMigration",
+    body: "  // Check the legacy hash of event.user, then mark the password as valid.",
+  },
+  "event-stream": {
+    label: "Event Stream",
+    handler: "onExecuteEventStream",
+    body: "  console.log(event.message);",
+  },
+  "mcp-tool": {
+    label: "MCP Tool",
+    handler: "onExecuteMcpTool",
+    body: "  // Answer the tool call described by event.",
+  },
 };
 
 export function triggerLabel(id: string): string {
@@ -139,5 +161,5 @@ export function sampleEvent(triggerId: string): string {
 }
 
 export function runnable(triggerId: string): boolean {
-  return triggerId in TRIGGERS;
+  return TRIGGERS[triggerId]?.event !== undefined;
 }

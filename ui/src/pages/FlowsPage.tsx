@@ -193,7 +193,8 @@ export function FlowsPage({ triggerId }: { triggerId: string }) {
   }
 
   const inFlow = new Set(flow.map((s) => s.id));
-  const choices = triggers.map((t) => t.id);
+  const choices = triggers.filter((t) => t.binding_policy !== "entity-bound").map((t) => t.id);
+  const entityBound = triggers.some((t) => t.id === triggerId && t.binding_policy === "entity-bound");
 
   return (
     <section aria-labelledby="flow-title">
@@ -252,7 +253,13 @@ export function FlowsPage({ triggerId }: { triggerId: string }) {
       <p className="sr-only" aria-live="assertive" data-testid="announcement">
         {announcement}
       </p>
-      {saved === null || library === null ? (
+      {entityBound && (
+        <Notice kind="info">
+          Actions of the {triggerId} trigger are bound to other objects (such as a token exchange profile),
+          not arranged in a flow here.
+        </Notice>
+      )}
+      {entityBound ? null : saved === null || library === null ? (
         !error && <Loading what="the flow" />
       ) : (
         <div className="flow-layout">
