@@ -1,6 +1,7 @@
 import { diffLines } from "diff";
 import type { ReactNode } from "react";
 import type { Action } from "../api";
+import { triggerLabel } from "../templates";
 
 export type ActionState = "building" | "failed" | "built" | "deployed" | "changed";
 
@@ -101,4 +102,36 @@ export function when(stamp: string | undefined): string {
 
 export function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** A trigger picker: the label people know, then the id the API uses. */
+export function TriggerSelect({
+  ids,
+  value,
+  onChange,
+  name,
+}: {
+  ids: string[];
+  value: string;
+  onChange: (id: string) => void;
+  name?: string;
+}) {
+  return (
+    <select name={name} aria-label="Trigger" value={value} onChange={(e) => onChange(e.target.value)}>
+      {ids.map((id) => (
+        <option key={id} value={id}>
+          {triggerLabel(id)} ({id})
+        </option>
+      ))}
+    </select>
+  );
+}
+
+/** Parse what someone typed as JSON, or throw an error that says so in words. */
+export function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`The ${what} is not valid JSON: ${errorText(e)}`);
+  }
 }

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import type { Action, ActionVersion, Dependency, SecretIn, TestPayload } from "../api";
 import { CodeEditor } from "../components/CodeEditor";
-import { actionState, Diff, errorText, Loading, Notice, StatusBadge, when } from "../components/common";
+import { actionState, Diff, errorText, Loading, Notice, parseJson, StatusBadge, when } from "../components/common";
 import { useDashboard } from "../context";
 import { go, href } from "../router";
 import { runnable, sampleEvent, triggerLabel } from "../templates";
@@ -417,16 +417,9 @@ function TestPanel({ action, dirty, trigger }: { action: Action; dirty: boolean;
 
   async function run() {
     setError(null);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(event);
-    } catch (e) {
-      setError(`The event is not valid JSON: ${errorText(e)}`);
-      return;
-    }
     setBusy(true);
     try {
-      setResult(await api.test(action.id, parsed));
+      setResult(await api.test(action.id, parseJson(event, "event")));
     } catch (e) {
       setError(errorText(e));
     } finally {

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import type { Action } from "../api";
-import { actionState, Empty, errorText, Loading, Notice, StatusBadge, when } from "../components/common";
+import { actionState, Empty, errorText, Loading, Notice, StatusBadge, TriggerSelect, when } from "../components/common";
 import { useDashboard } from "../context";
 import { go, href } from "../router";
 import { templateFor, triggerLabel } from "../templates";
@@ -143,13 +143,7 @@ function CreateAction({ onClose }: { onClose: () => void }) {
         </label>
         <label>
           Trigger
-          <select name="trigger" value={trigger} onChange={(e) => setTrigger(e.target.value)}>
-            {triggers.map((t) => (
-              <option key={t.id} value={t.id}>
-                {triggerLabel(t.id)} ({t.id})
-              </option>
-            ))}
-          </select>
+          <TriggerSelect name="trigger" ids={triggers.map((t) => t.id)} value={trigger} onChange={setTrigger} />
         </label>
       </div>
       <p className="hint">It starts from a template for this trigger; edit it next.</p>

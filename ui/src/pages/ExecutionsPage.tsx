@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import type { ActionResult, Execution, FlowResult } from "../api";
 import { CodeEditor } from "../components/CodeEditor";
-import { Empty, errorText, Loading, Notice, when } from "../components/common";
+import { Empty, errorText, Loading, Notice, parseJson, TriggerSelect, when } from "../components/common";
 import { useDashboard } from "../context";
 import { go, href } from "../router";
 import { runnable, sampleEvent, triggerLabel } from "../templates";
@@ -49,16 +49,9 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
 
   async function run() {
     setError(null);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(event);
-    } catch (e) {
-      setError(`The event is not valid JSON: ${errorText(e)}`);
-      return;
-    }
     setRunning(true);
     try {
-      const result = await api.fire(triggerId, parsed);
+      const result = await api.fire(triggerId, parseJson(event, "event"));
       setRan(result);
       setOpen(result.execution_id);
       await load();
@@ -79,13 +72,7 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
         <div className="buttons">
           <label className="inline">
             Trigger
-            <select aria-label="Trigger" value={triggerId} onChange={(e) => go("executions", e.target.value)}>
-              {triggers.map((t) => (
-                <option key={t.id} value={t.id}>
-                  {triggerLabel(t.id)} ({t.id})
-                </option>
-              ))}
-            </select>
+            <TriggerSelect ids={triggers.map((t) => t.id)} value={triggerId} onChange={(id) => go("executions", id)} />
           </label>
           <button type="button" onClick={() => void load()}>
             Refresh

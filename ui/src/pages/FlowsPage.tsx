@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useRef, useState, type DragEvent, type KeyboardEvent } from "react";
 import { ApiError, type Action, type Binding } from "../api";
-import { Empty, errorText, Loading, Notice } from "../components/common";
+import { Empty, errorText, Loading, Notice, TriggerSelect } from "../components/common";
 import { useDashboard } from "../context";
 import { go, href } from "../router";
 import { triggerLabel } from "../templates";
@@ -208,13 +208,7 @@ export function FlowsPage({ triggerId }: { triggerId: string }) {
         </div>
         <label className="inline">
           Trigger
-          <select aria-label="Trigger" value={triggerId} onChange={(e) => go("flows", e.target.value)}>
-            {choices.map((id) => (
-              <option key={id} value={id}>
-                {triggerLabel(id)} ({id})
-              </option>
-            ))}
-          </select>
+          <TriggerSelect ids={choices} value={triggerId} onChange={(id) => go("flows", id)} />
         </label>
       </header>
       {error && <Notice onClose={() => setError(null)}>{error}</Notice>}
