@@ -54,7 +54,9 @@ def test_database_outage_is_503_and_recovers(tmp_path: Path, cluster: PrivateClu
             == 201
         )
         assert api.get("/readyz").status_code == 200
-        assert api.get("/api/v2/actions/triggers/post-login/bindings").status_code == 200  # now cached
+        assert (
+            api.get("/api/v2/actions/triggers/post-login/bindings").status_code == 200
+        )  # now cached
 
         cluster.stop()
         down = api.get("/api/v2/actions/actions")
@@ -212,3 +214,64 @@ def test_sigkill_during_writes_loses_nothing_acknowledged(tmp_path: Path, backen
     finally:
         server.stop()
     assert len(acked["created"]) > 10, "the rounds did write something"
+
+
+@pytest.mark.postgres
+def test_connection_lost_inside_a_patch_is_503_and_the_next_one_works(tmp_path: Path) -> None:
+    """PATCH talks to PostgreSQL through the driver directly. Its connection is killed
+    while it waits for the trigger's lock: the answer is Auth0's 503 (not a 500), the
+    list is untouched, and the next PATCH succeeds on a fresh connection."""
+    from tests.conftest import make_settings
+    from tests.runtime_helpers import bind, handler
+    from tests.servers import InProcessServer
+
+    url = fresh_postgres("lost_connection")
+    srv = InProcessServer(make_settings(tmp_path, "sqlite", database_url=url)).start()
+    engine = sa.create_engine(Settings(database_url=url).effective_database_url)
+    try:
+        with srv.client() as api:
+            made = bind(api, "post-login", handler("post-login", ""), handler("post-login", ""))
+            before = api.get("/actions/triggers/post-login/bindings").json()["bindings"]
+            flipped = {
+                "bindings": [{"ref": {"type": "action_id", "value": a["id"]}} for a in made[::-1]]
+            }
+            with engine.connect() as holder:
+                holder.exec_driver_sql(
+                    "SELECT revision FROM triggers WHERE id = 'post-login' FOR UPDATE"
+                )
+                result: dict[str, httpx.Response] = {}
+                patcher = threading.Thread(
+                    target=lambda: result.update(
+                        r=api.patch("/actions/triggers/post-login/bindings", json=flipped)
+                    )
+                )
+                patcher.start()
+                waiting = None
+                for _ in range(200):  # until the PATCH waits for the lock
+                    waiting = holder.exec_driver_sql(
+                        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND pid <> pg_backend_pid()"
+                    ).scalar()
+                    if waiting:
+                        break
+                    time.sleep(0.02)
+                assert waiting, "the PATCH never waited for the trigger's lock"
+                holder.exec_driver_sql(f"SELECT pg_terminate_backend({int(waiting)})")
+                patcher.join(timeout=30)
+                holder.rollback()
+            lost = result["r"]
+            assert lost.status_code == 503, lost.text
+            assert lost.json() == {
+                "statusCode": 503,
+                "error": "Service Unavailable",
+                "message": "The database is unavailable; try again.",
+            }
+            after = api.get("/actions/triggers/post-login/bindings").json()["bindings"]
+            assert [b["id"] for b in after] == [b["id"] for b in before]
+            again = api.patch("/actions/triggers/post-login/bindings", json=flipped)
+            assert again.status_code == 200, again.text
+            names = [b["action"]["name"] for b in again.json()["bindings"]]
+            assert names == [a["name"] for a in made[::-1]]
+    finally:
+        engine.dispose()
+        srv.stop()

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -76,6 +78,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _database(_: Request, exc: OperationalError) -> JSONResponse:
         log.error("database unavailable: %s", exc.orig)
+        return response_for(errors.ServiceUnavailable("The database is unavailable; try again."))
+
+    # The same failures raised by the drivers themselves, on the paths that use them
+    # directly (db/raw.py, db/engine.LoopWriter): a lost connection, a disk error.
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(sqlite3.OperationalError)
+    async def _driver(_: Request, exc: Exception) -> JSONResponse:
+        log.error("database unavailable: %s", exc)
         return response_for(errors.ServiceUnavailable("The database is unavailable; try again."))
 
     @app.exception_handler(Exception)
