@@ -68,7 +68,13 @@ class AppState:
             async with self._loop_writers:
                 lock = sqlite_lock(self.engine)
                 if not lock.acquire(blocking=False):
-                    await loop.run_in_executor(self._writer, lock.acquire)
+                    waiter = loop.run_in_executor(self._writer, lock.acquire)
+                    try:
+                        await asyncio.shield(waiter)
+                    except asyncio.CancelledError:
+                        # The thread still takes the lock: give it back when it does.
+                        waiter.add_done_callback(lambda _: lock.release())
+                        raise
                 try:
                     if self._loop_writer is None:
                         self._loop_writer = LoopWriter(self.engine)
