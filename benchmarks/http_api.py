@@ -77,6 +77,21 @@ def wrk(
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its children (the server processes
+    of ``--workers N`` and the runtime's workers), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def serve(
     data_dir: Path, database_url: str, workers: int, max_actions: int = 100, **settings: str
 ) -> tuple[subprocess.Popen[bytes], str, str]:
@@ -192,31 +207,28 @@ def bench_server(
     )
     try:
         ids = seed(base, token, 20)
-        results = {
-            "trivial": wrk(base + "/healthz", connections=64, seconds=seconds),
-            "get20": wrk(
+        calls = {
+            "trivial": (base + "/healthz", {"connections": 64}),
+            "get20": (
                 base + "/api/v2/actions/triggers/post-login/bindings?per_page=20",
-                connections=64,
-                seconds=seconds,
-                token=token,
+                {"connections": 64, "token": token},
             ),
-            "patch5_c16": wrk(
+            "patch5_c16": (
                 base + "/api/v2/actions/triggers/post-login/bindings",
-                connections=16,
-                seconds=seconds,
-                token=token,
-                method="PATCH",
-                body=patch_body(ids),
+                {"connections": 16, "token": token, "method": "PATCH", "body": patch_body(ids)},
             ),
-            "patch5_c64": wrk(
+            "patch5_c64": (
                 base + "/api/v2/actions/triggers/post-login/bindings",
-                connections=64,
-                seconds=seconds,
-                token=token,
-                method="PATCH",
-                body=patch_body(ids),
+                {"connections": 64, "token": token, "method": "PATCH", "body": patch_body(ids)},
             ),
         }
+        results = {}
+        for key, (url, options) in calls.items():
+            before = cpu_seconds(proc.pid)
+            results[key] = wrk(url, seconds=seconds, **options)
+            spent = cpu_seconds(proc.pid) - before
+            # Server CPU per answered request: less at the mercy of wrk sharing the cores.
+            results[key]["cpu_ms"] = spent / (results[key]["rps"] * seconds) * 1000
         return results
     finally:
         proc.terminate()
@@ -336,7 +348,7 @@ def main() -> None:
         trivial = r["trivial"]["rps"]
         print(f"\n== {name}")
         print(
-            f"{'call':34} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'x trivial':>10} {'x Prism':>8} {'non-2xx':>8}"
+            f"{'call':34} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'x trivial':>10} {'x Prism':>8} {'non-2xx':>8} {'cpu ms/req':>11}"
         )
         for label, key, peer in (
             ("trivial endpoint (/healthz), c64", "trivial", None),
@@ -347,7 +359,7 @@ def main() -> None:
             x = r[key]
             versus = f"{x['rps'] / prism[peer]['rps']:.2f}" if peer else "-"
             print(
-                f"{label:34} {x['rps']:8.0f} {x['p50']:7.1f} {x['p99']:7.1f} {x['rps'] / trivial:10.2f} {versus:>8} {x['errors']:8.0f}"
+                f"{label:34} {x['rps']:8.0f} {x['p50']:7.1f} {x['p99']:7.1f} {x['rps'] / trivial:10.2f} {versus:>8} {x['errors']:8.0f} {x['cpu_ms']:11.3f}"
             )
     if not args.skip_scaling:
         rows = bench_scaling(max(3, args.seconds // 2))

@@ -248,6 +248,8 @@ def test_connection_lost_inside_a_patch_is_503_and_the_next_one_works(tmp_path: 
                 patcher.start()
                 waiting = None
                 for _ in range(200):  # until the PATCH waits for the lock
+                    # Activity is a snapshot per transaction: take a fresh one each time.
+                    holder.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
                     waiting = holder.exec_driver_sql(
                         "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                         "AND pid <> pg_backend_pid()"

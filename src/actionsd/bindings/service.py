@@ -18,7 +18,7 @@ from actionsd import errors
 from actionsd.actions import render
 from actionsd.actions.service import Limits, actions_counter, deployed_versions
 from actionsd.bindings.models import BindingItemIn
-from actionsd.db.raw import RawSql, encode, record
+from actionsd.db.raw import RawSql, Steps, encode, record
 from actionsd.db.schema import actions, bindings, triggers
 from actionsd.triggers import catalog
 from actionsd.util import envelope, fmt_ts, new_id, now_ns
@@ -100,9 +100,10 @@ def replace_bindings(
     limits: Limits,
     *,
     expected_revision: int | None = None,
-) -> Replaced:
-    """Replace the trigger's list; ``.render()`` the result once committed.
-    Driver-level SQL: this is the hottest write path."""
+) -> Steps[Replaced]:
+    """Replace the trigger's list, as steps for ``RawSql.run``/``arun`` (one batch of
+    reads, one of writes); ``.render()`` the result once committed. Driver-level SQL:
+    this is the hottest write path. ``sql`` only words the statements."""
     policy = catalog.binding_policy(trigger_id)
     if policy == catalog.ENTITY_BOUND:
         raise errors.BusinessRule(
@@ -120,7 +121,7 @@ def replace_bindings(
     by_name = tuple({i.ref.value for i in items if i.ref.type == "action_name"})
     by_binding = tuple({i.ref.value for i in items if i.ref.type == "binding_id"})
     where, params = _actions_where(sql, trigger_id, by_id, by_name, by_binding)
-    locked, existing_rows, found, versions = sql.batch(
+    locked, existing_rows, found, versions = yield (
         [
             (f"SELECT revision FROM triggers WHERE id = ?{sql.for_update()}", (trigger_id,)),
             (
@@ -181,7 +182,7 @@ def replace_bindings(
                 new_rows,
             )
         )
-    sql.batch(writes)
+    yield writes
     return Replaced(
         trigger_id, current_revision + 1, new_rows, [action for _, action, _ in resolved], versions
     )

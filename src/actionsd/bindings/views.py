@@ -13,7 +13,7 @@ from actionsd.actions.models import TriggerId
 from actionsd.api.deps import AppState, Page, PerPage, State, requires
 from actionsd.bindings import service
 from actionsd.bindings.models import BindingListOut, UpdateBindingsIn, UpdatedBindingsOut
-from actionsd.db.raw import RawSql
+from actionsd.db.raw import RawSql, Steps
 from actionsd.triggers.catalog import CATALOG
 from actionsd.util import dump
 
@@ -116,7 +116,7 @@ async def replace_bindings(
     """Replace the whole ordered list of actions bound to a trigger, atomically."""
     expected = _parse_if_match(if_match)
 
-    def write(sql: RawSql) -> service.Replaced:
+    def write(sql: RawSql) -> Steps[service.Replaced]:
         return service.replace_bindings(
             sql, triggerId, body.bindings, state.limits, expected_revision=expected
         )

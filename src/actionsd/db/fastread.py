@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import queue
 import sqlite3
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +28,7 @@ class FastReader:
         self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
         for _ in range(size):
             self._idle.put(None)  # a slot; connected on first use
+        self._apg = AsyncPgPool(url, 4)
         mark = "?" if self._sqlite else "%s"
         self.revision_sql = (
             f"SELECT (SELECT revision FROM triggers WHERE id = {mark}), "
@@ -69,30 +71,20 @@ class FastReader:
         return await asyncio.shield(shared)
 
     async def _read_for(self, trigger_id: str, shared: asyncio.Future[tuple[int, int]]) -> None:
-        import psycopg
+        def sent() -> None:
+            # From here on the read is as good as sent: later callers start another.
+            if self._waiting().get(trigger_id) is shared:
+                del self._waiting()[trigger_id]
 
-        pool = self._async_pool()
-        conn = await pool.get()
-        # From here on the read is as good as sent: later callers start another.
-        del self._waiting()[trigger_id]
         try:
-            if conn is None or conn.closed:
-                conn = await psycopg.AsyncConnection.connect(
-                    self._url.set(drivername="postgresql").render_as_string(hide_password=False),
-                    autocommit=True,
-                    connect_timeout=5,
-                )
-            cursor = await conn.execute(self.revision_sql, (trigger_id,))
-            row = await cursor.fetchone()
+            async with self._apg.connection(on_ready=sent) as conn:
+                cursor = await conn.execute(self.revision_sql, (trigger_id,))
+                row = await cursor.fetchone()
         except Exception as exc:
-            if conn is not None:
-                with contextlib.suppress(Exception):
-                    await conn.close()
-            pool.put_nowait(None)
+            sent()
             shared.set_exception(exc)
             shared.exception()  # retrieved here: no "never retrieved" warning if unawaited
             return
-        pool.put_nowait(conn)
         assert row is not None
         shared.set_result((int(row[0] or 0), int(row[1] or 0)))
 
@@ -100,24 +92,13 @@ class FastReader:
         """The actions counter alone (no trigger), as ``arevision`` reads it."""
         return (await self.arevision(""))[1]
 
-    def _async_pool(self) -> asyncio.Queue[Any]:
-        """Async connections belong to one event loop (one per server process)."""
-        self._bind_loop()
-        return self._apool
-
     def _waiting(self) -> dict[str, asyncio.Future[tuple[int, int]]]:
-        self._bind_loop()
-        return self._unsent
-
-    def _bind_loop(self) -> None:
         loop = asyncio.get_running_loop()
         if getattr(self, "_loop", None) is not loop:
             self._loop = loop
-            self._apool: asyncio.Queue[Any] = asyncio.Queue()
-            for _ in range(4):
-                self._apool.put_nowait(None)
             self._unsent: dict[str, asyncio.Future[tuple[int, int]]] = {}
             self._reads: set[asyncio.Task[None]] = set()
+        return self._unsent
 
     def revision(self, trigger_id: str) -> tuple[int, int]:
         """(the trigger's revision, the actions counter): anything derived from the
@@ -135,3 +116,53 @@ class FastReader:
             raise
         self._idle.put(conn)
         return int(row[0] or 0), int(row[1] or 0)
+
+
+class AsyncPgPool:
+    """A few autocommit psycopg connections for the event loop (made on first use,
+    replaced after a failure). Transactions are explicit: ``conn.transaction()``."""
+
+    def __init__(self, url: str, size: int) -> None:
+        self._dsn = sa.make_url(url).set(drivername="postgresql")
+        self._size = size
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _idle(self) -> asyncio.Queue[Any]:
+        """Async connections belong to one event loop (one per server process)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop = loop
+            self._queue: asyncio.Queue[Any] = asyncio.Queue()
+            for _ in range(self._size):
+                self._queue.put_nowait(None)  # a slot; connected on first use
+        return self._queue
+
+    @contextlib.asynccontextmanager
+    async def connection(self, on_ready: Callable[[], object] | None = None) -> AsyncIterator[Any]:
+        """A connection of the pool; ``on_ready`` runs once one is ours, before use."""
+        import psycopg
+
+        idle = self._idle()
+        conn = await idle.get()
+        if on_ready is not None:
+            on_ready()
+        try:
+            if conn is None or conn.closed:
+                conn = await psycopg.AsyncConnection.connect(
+                    self._dsn.render_as_string(hide_password=False),
+                    autocommit=True,
+                    connect_timeout=5,
+                )
+            yield conn
+        except BaseException:
+            # A domain error raised after the transaction rolled back leaves a good
+            # connection behind; anything else (a lost connection, a cancelled query)
+            # costs a new one.
+            idle_now = psycopg.pq.TransactionStatus.IDLE
+            if conn is not None and (conn.broken or conn.info.transaction_status != idle_now):
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                conn = None
+            idle.put_nowait(conn)
+            raise
+        idle.put_nowait(conn)

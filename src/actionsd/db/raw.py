@@ -10,19 +10,31 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+from collections.abc import Generator
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Connection
 
+T = TypeVar("T")
+Batch = list[tuple[str, Any]]
+# A write written once for every driver: a generator that yields the batches of
+# statements it needs run and receives each batch's rows; ``run`` drives it on a sync
+# connection, ``arun`` on an async one.
+Steps = Generator[Batch, list[list[dict[str, Any]]], T]
+
 
 class RawSql:
-    def __init__(self, conn: Connection | sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection | sqlite3.Connection | Any) -> None:
         """Over a SQLAlchemy transaction (its driver connection: statements join it, and
-        SQLAlchemy still commits) or a plain ``sqlite3`` one (``LoopWriter``)."""
+        SQLAlchemy still commits), a plain ``sqlite3`` one (``LoopWriter``), or an async
+        psycopg connection (``abatch``/``arun``)."""
         if isinstance(conn, sqlite3.Connection):
             self.postgres = False
             self._driver: Any = conn
+        elif not isinstance(conn, Connection):
+            self.postgres = True
+            self._driver = conn
         else:
             self.postgres = conn.dialect.name == "postgresql"
             self._driver = conn.connection.dbapi_connection
@@ -56,6 +68,45 @@ class RawSql:
             names = [d[0] for d in cur.description]
             results.append([dict(zip(names, row, strict=True)) for row in cur.fetchall()])
         return results
+
+    async def abatch(self, statements: list[tuple[str, Any]]) -> list[list[dict[str, Any]]]:
+        """``batch`` on an async psycopg connection (one pipeline, one round trip)."""
+        cursors = []
+        async with self._driver.pipeline():
+            for sql, params in statements:
+                cur = self._driver.cursor()
+                if isinstance(params, list):
+                    await cur.executemany(self._q(sql), params)
+                else:
+                    await cur.execute(self._q(sql), params)
+                cursors.append(cur)
+        results: list[list[dict[str, Any]]] = []
+        for cur in cursors:
+            if cur.description is None:
+                results.append([])
+                continue
+            names = [d[0] for d in cur.description]
+            rows = await cur.fetchall()
+            results.append([dict(zip(names, row, strict=True)) for row in rows])
+        return results
+
+    def run(self, steps: Steps[T]) -> T:
+        """Drive ``steps`` (see ``Steps``), each batch with ``batch``."""
+        try:
+            statements = next(steps)
+            while True:
+                statements = steps.send(self.batch(statements))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+
+    async def arun(self, steps: Steps[T]) -> T:
+        """Drive ``steps`` on an async connection, each batch with ``abatch``."""
+        try:
+            statements = next(steps)
+            while True:
+                statements = steps.send(await self.abatch(statements))
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
 
     def _pipeline(self) -> contextlib.AbstractContextManager[Any]:
         if self.postgres:
