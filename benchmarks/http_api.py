@@ -1,7 +1,7 @@
 """HTTP benchmark: GET bindings (20) and PATCH bindings (5) against the same server's
-trivial endpoint (/healthz) measured in the same run, on SQLite (1 process) and
-PostgreSQL (1 and 2 processes), and against Stoplight Prism mocking Auth0's spec; then
-how latency grows with 10 to 10,000 actions in the tenant.
+trivial endpoint (/healthz) measured in the same run, on SQLite and PostgreSQL (1 and 2
+processes each), with the server's CPU time per request, and against Stoplight Prism
+mocking Auth0's spec; then how latency grows with 10 to 10,000 actions in the tenant.
 
     make bench-http      (installs wrk and Prism, starts PostgreSQL when run as root)
 
