@@ -6,9 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
-from starlette.concurrency import run_in_threadpool
 
-from actionsd import errors
 from actionsd.actions import service
 from actionsd.actions.models import (
     ActionListOut,
@@ -47,17 +45,11 @@ async def list_actions(
     key = ("actions", triggerId, actionName, deployed, installed, page, per_page)
     # Served from this process's rendering while the actions counter (moved by every
     # write to an action or version, and by builds) has not moved; one raw read decides.
-    try:
-        counter = await state.fast_reader().aactions_counter()
-    except Exception as exc:  # the database is down or restarting
-        raise errors.ServiceUnavailable("The database is unavailable; try again.") from exc
-    cached = state.responses.get(key, counter)
-    if cached is not None:
-        return Response(cached, media_type=JSON)
-    body, counter = await run_in_threadpool(
-        _render_actions, state, triggerId, actionName, deployed, installed, page, per_page
+    body, _ = await state.responses.serve(
+        key,
+        state.fast_reader().aactions_counter(),
+        lambda: _render_actions(state, triggerId, actionName, deployed, installed, page, per_page),
     )
-    state.responses.put(key, counter, body)
     return Response(body, media_type=JSON)
 
 

@@ -7,8 +7,15 @@ process. Entries are JSON bytes already validated against the response model."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from actionsd import errors
+
+V = TypeVar("V")
 
 MAX_ENTRIES = 4096
 
@@ -35,3 +42,20 @@ class ResponseCache:
             if len(self._entries) >= MAX_ENTRIES:
                 self._entries.clear()
             self._entries[key] = Entry(version, body)
+
+    async def serve(
+        self, key: Any, current: Awaitable[V], render: Callable[[], tuple[bytes, V]]
+    ) -> tuple[bytes, V]:
+        """The body for ``key``: the stored one if ``current`` (the database version
+        read now, on the event loop) still matches, else ``render()``'s (on the
+        threadpool; it reads the version in its own snapshot), stored for next time."""
+        try:
+            version = await current
+        except Exception as exc:  # the database is down or restarting
+            raise errors.ServiceUnavailable("The database is unavailable; try again.") from exc
+        cached = self.get(key, version)
+        if cached is not None:
+            return cached, version
+        body, version = await run_in_threadpool(render)
+        self.put(key, version, body)
+        return body, version

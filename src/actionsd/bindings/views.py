@@ -6,7 +6,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Response
 from pydantic import BaseModel
-from starlette.concurrency import run_in_threadpool
 
 from actionsd import errors
 from actionsd.actions.models import TriggerId
@@ -78,15 +77,11 @@ async def list_bindings(
     key = ("bindings", triggerId, page, per_page)
     # One small indexed read decides whether the rendered page is still current; it
     # runs on the event loop (no threadpool hop), the rendering only on a miss.
-    try:
-        current = await state.fast_reader().arevision(triggerId)
-    except Exception as exc:  # the database is down or restarting
-        raise errors.ServiceUnavailable("The database is unavailable; try again.") from exc
-    cached = state.responses.get(key, current)
-    if cached is not None:
-        return Response(cached, media_type=JSON, headers={"ETag": _etag(current[0])})
-    body, current = await run_in_threadpool(_render_bindings, state, triggerId, page, per_page)
-    state.responses.put(key, current, body)
+    body, current = await state.responses.serve(
+        key,
+        state.fast_reader().arevision(triggerId),
+        lambda: _render_bindings(state, triggerId, page, per_page),
+    )
     return Response(body, media_type=JSON, headers={"ETag": _etag(current[0])})
 
 

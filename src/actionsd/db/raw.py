@@ -1,4 +1,5 @@
-"""Driver-level SQL inside a SQLAlchemy transaction, for the hottest write path.
+"""Driver-level SQL for the hottest write path, in any transaction: SQLAlchemy's, a
+plain ``sqlite3`` one, or an async psycopg one.
 
 Statements go straight to the driver's cursor, skipping SQLAlchemy's compilation and
 execution context (measured: most of the time of this route's locked section); the
@@ -60,14 +61,7 @@ class RawSql:
                 else:
                     cur.execute(self._q(sql), params)
                 cursors.append(cur)
-        results: list[list[dict[str, Any]]] = []
-        for cur in cursors:
-            if cur.description is None:
-                results.append([])
-                continue
-            names = [d[0] for d in cur.description]
-            results.append([dict(zip(names, row, strict=True)) for row in cur.fetchall()])
-        return results
+        return [_rows(cur, cur.fetchall() if cur.description else []) for cur in cursors]
 
     async def abatch(self, statements: list[tuple[str, Any]]) -> list[list[dict[str, Any]]]:
         """``batch`` on an async psycopg connection (one pipeline, one round trip)."""
@@ -80,15 +74,7 @@ class RawSql:
                 else:
                     await cur.execute(self._q(sql), params)
                 cursors.append(cur)
-        results: list[list[dict[str, Any]]] = []
-        for cur in cursors:
-            if cur.description is None:
-                results.append([])
-                continue
-            names = [d[0] for d in cur.description]
-            rows = await cur.fetchall()
-            results.append([dict(zip(names, row, strict=True)) for row in rows])
-        return results
+        return [_rows(cur, await cur.fetchall() if cur.description else []) for cur in cursors]
 
     def run(self, steps: Steps[T]) -> T:
         """Drive ``steps`` (see ``Steps``), each batch with ``batch``."""
@@ -118,6 +104,14 @@ class RawSql:
         if not self.postgres:
             return ""
         return " FOR SHARE" if share else " FOR UPDATE"
+
+
+def _rows(cursor: Any, rows: list[Any]) -> list[dict[str, Any]]:
+    """A statement's rows as dicts keyed by column name (none for a write)."""
+    if cursor.description is None:
+        return []
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in rows]
 
 
 def decode(value: Any) -> Any:
