@@ -42,37 +42,29 @@ async def list_actions(
     per_page: PerPage = 20,
 ) -> Any:
     """Retrieve all actions, oldest first."""
-    key = ("actions", triggerId, actionName, deployed, installed, page, per_page)
+    filters: dict[str, Any] = {
+        "trigger_id": triggerId,
+        "action_name": actionName,
+        "deployed": deployed,
+        "installed": installed,
+        "page": page,
+        "per_page": per_page,
+    }
     # Served from this process's rendering while the actions counter (moved by every
     # write to an action or version, and by builds) has not moved; one raw read decides.
     body, _ = await state.responses.serve(
-        key,
+        ("actions", *filters.values()),
         state.fast_reader().aactions_counter(),
-        lambda: _render_actions(state, triggerId, actionName, deployed, installed, page, per_page),
+        lambda: _render_actions(state, filters),
     )
     return Response(body, media_type=JSON)
 
 
-def _render_actions(
-    state: AppState,
-    trigger_id: str | None,
-    action_name: str | None,
-    deployed: bool | None,
-    installed: bool | None,
-    page: int,
-    per_page: int,
-) -> tuple[bytes, int]:
+def _render_actions(state: AppState, filters: dict[str, Any]) -> tuple[bytes, int]:
+    """A page of actions as validated JSON, and the counter it was read at."""
     with state.read() as conn:
         counter = service.actions_counter(conn)
-        result = service.list_actions(
-            conn,
-            trigger_id=trigger_id,
-            action_name=action_name,
-            deployed=deployed,
-            installed=installed,
-            page=page,
-            per_page=per_page,
-        )
+        result = service.list_actions(conn, **filters)
     return ActionListOut.model_validate(result).model_dump_json(exclude_none=True).encode(), counter
 
 
