@@ -274,3 +274,36 @@ def test_binding_secrets_are_never_returned(api: httpx.Client) -> None:
     assert response.status_code == 200
     assert "very-secret-value" not in response.text
     assert "very-secret-value" not in api.get("/actions/triggers/post-login/bindings").text
+
+
+def test_patch_answers_with_the_actions_as_they_are_now(api: httpx.Client) -> None:
+    """The PATCH response renders each bound action from a memo; whatever changed in the
+    action since (draft edited, redeployed, renamed) shows, exactly as GET renders it."""
+    from tests.helpers import deploy
+
+    action = deployed_action(api, "memo")
+    body = {"bindings": [by_id(action["id"], display_name="step")]}
+
+    def patch_matches_get() -> dict[str, Any]:
+        patched = api.patch("/actions/triggers/post-login/bindings", json=body)
+        assert patched.status_code == 200, patched.text
+        listed = snapshot(api)
+        assert [b["action"] for b in patched.json()["bindings"]] == [b["action"] for b in listed]
+        bound: dict[str, Any] = listed[0]["action"]
+        return bound
+
+    first = patch_matches_get()
+    assert first["all_changes_deployed"] is True
+    api.patch(
+        f"/actions/actions/{action['id']}",
+        json={"code": "exports.onExecutePostLogin = async () => { /* 2 */ };"},
+    )
+    edited = patch_matches_get()
+    assert edited["all_changes_deployed"] is False
+    assert edited["deployed_version"]["number"] == 1
+    deploy(api, action["id"])
+    redeployed = patch_matches_get()
+    assert redeployed["deployed_version"]["number"] == 2
+    assert redeployed["all_changes_deployed"] is True
+    api.patch(f"/actions/actions/{action['id']}", json={"name": "memo-renamed"})
+    assert patch_matches_get()["name"] == "memo-renamed"

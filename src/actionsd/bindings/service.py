@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
@@ -121,7 +122,7 @@ def replace_bindings(
     by_name = tuple({i.ref.value for i in items if i.ref.type == "action_name"})
     by_binding = tuple({i.ref.value for i in items if i.ref.type == "binding_id"})
     where, params = _actions_where(sql, trigger_id, by_id, by_name, by_binding)
-    locked, existing_rows, found, versions = yield (
+    locked, existing_rows, found = yield (
         [
             (f"SELECT revision FROM triggers WHERE id = ?{sql.for_update()}", (trigger_id,)),
             (
@@ -132,11 +133,6 @@ def replace_bindings(
             # Share-lock the actions being bound: a concurrent delete waits for this
             # PATCH (or this PATCH sees the action gone); a deploy cannot interleave.
             (f"SELECT {ACTION_COLUMNS} FROM actions WHERE {where}{sql.for_update(True)}", params),
-            (
-                f"SELECT {VERSION_COLUMNS} FROM action_versions WHERE id IN "
-                f"(SELECT deployed_version_id FROM actions WHERE {where})",
-                params,
-            ),
         ]
     )
     current_revision = int(locked[0]["revision"])
@@ -182,10 +178,24 @@ def replace_bindings(
                 new_rows,
             )
         )
-    yield writes
-    return Replaced(
-        trigger_id, current_revision + 1, new_rows, [action for _, action, _ in resolved], versions
+    # The deployed versions only of actions whose rendering is not memoised yet, read
+    # with the writes (no round trip of their own).
+    actions = [action for _, action, _ in resolved]
+    bound = [render.BOUND_ACTIONS.get(a) for a in actions]
+    unrendered = tuple(
+        {a.deployed_version_id for a, b in zip(actions, bound, strict=True) if b is None}
     )
+    if unrendered:
+        writes.append(
+            (
+                f"SELECT {VERSION_COLUMNS} FROM action_versions "
+                f"WHERE id IN ({sql.marks(len(unrendered))})",
+                unrendered,
+            )
+        )
+    written = yield writes
+    versions = written[-1] if unrendered else []
+    return Replaced(trigger_id, current_revision + 1, new_rows, actions, bound, versions)
 
 
 @dataclass(frozen=True)
@@ -196,24 +206,28 @@ class Replaced:
     revision: int  # the list's new revision (its ETag)
     rows: list[tuple[Any, ...]]
     actions: list[Any]
-    versions: list[Any]
+    bound: list[orjson.Fragment | None]  # each action's memoised rendering, if it was
+    versions: list[Any]  # the deployed versions of the others
 
-    def render(self) -> dict[str, Any]:
+    def render(self) -> bytes:
+        """The PATCH response body, Auth0's shape without nulls."""
         versions = {v["id"]: record(v, VERSION_JSON) for v in self.versions}
         rendered = []
-        for row, action in zip(self.rows, self.actions, strict=True):
+        for row, action, bound in zip(self.rows, self.actions, self.bound, strict=True):
             binding_id, _, _, _, display_name, _, created_at, updated_at = row
+            if bound is None:
+                bound = render.BOUND_ACTIONS.put(action, versions[action.deployed_version_id])
             rendered.append(
                 {
                     "id": binding_id,
                     "trigger_id": self.trigger_id,
-                    "action": render.bound_action(action, versions.get(action.deployed_version_id)),
+                    "action": bound,
                     "created_at": fmt_ts(created_at),
                     "updated_at": fmt_ts(updated_at),
                     "display_name": display_name,
                 }
             )
-        return {"bindings": rendered}
+        return orjson.dumps({"bindings": rendered})
 
 
 def _secrets(item: BindingItemIn, now: int) -> list[dict[str, Any]]:

@@ -14,7 +14,6 @@ from actionsd.bindings import service
 from actionsd.bindings.models import BindingListOut, UpdateBindingsIn, UpdatedBindingsOut
 from actionsd.db.raw import RawSql, Steps
 from actionsd.triggers.catalog import CATALOG
-from actionsd.util import dump
 
 router = APIRouter(prefix="/api/v2/actions", tags=["triggers"])
 OUT: dict[str, Any] = {"response_model_exclude_none": True}
@@ -117,10 +116,10 @@ async def replace_bindings(
         )
 
     replaced = await state.in_writer(write)
-    result = replaced.render()  # after the commit: the writer is free for the next one
-    # The rendering is the one list_bindings serves (its shape is checked against this
-    # route's response_model by the schema tests); only the nulls are dropped here.
-    return Response(dump(result), media_type=JSON, headers={"ETag": _etag(replaced.revision)})
+    # Rendered after the commit: the writer is free for the next one. The shape is the
+    # one list_bindings serves, checked against this route's response_model by the
+    # schema tests.
+    return Response(replaced.render(), media_type=JSON, headers={"ETag": _etag(replaced.revision)})
 
 
 def _parse_if_match(value: str | None) -> int | None:

@@ -9,12 +9,12 @@ in one place."""
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 from collections.abc import Generator
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy.engine import Connection
 
 T = TypeVar("T")
@@ -116,11 +116,11 @@ def _rows(cursor: Any, rows: list[Any]) -> list[dict[str, Any]]:
 
 def decode(value: Any) -> Any:
     """A JSON column as read by the driver: text on SQLite, decoded on PostgreSQL."""
-    return json.loads(value) if isinstance(value, str | bytes) else value
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 def encode(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return orjson.dumps(value).decode()
 
 
 def record(row: dict[str, Any], json_columns: tuple[str, ...] = ()) -> SimpleNamespace:
