@@ -18,6 +18,7 @@ from actionsd.api import health, openapi
 from actionsd.api.deps import AppState
 from actionsd.api.limits import BodyLimitMiddleware
 from actionsd.api.ratelimit import RateLimitMiddleware, TokenBucket
+from actionsd.api.shortcuts import ShortcutMiddleware
 from actionsd.auth import clients
 from actionsd.auth import views as auth_views
 from actionsd.auth.keys import KeyStore
@@ -108,6 +109,9 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
     app.include_router(runtime_views.router)
     app.include_router(health.router)
     dashboard.install(app)
+    if settings.shortcuts:
+        # Innermost of ours: the rate limit and the body size limit apply to its answers.
+        app.add_middleware(ShortcutMiddleware, shortcuts=binding_views.SHORTCUTS)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware)
     return app

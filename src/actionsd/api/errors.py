@@ -53,18 +53,15 @@ def response_for(err: errors.DomainError, headers: dict[str, str] | None = None)
     )
 
 
-def install(app: FastAPI) -> None:
-    @app.exception_handler(errors.DomainError)
-    async def _domain(_: Request, exc: errors.DomainError) -> JSONResponse:
+def error_response(exc: Exception) -> JSONResponse:
+    """The Auth0-style answer to any failure of a request; ``install`` routes every
+    exception here, and so do the shortcuts (api/shortcuts.py)."""
+    if isinstance(exc, errors.DomainError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return response_for(exc, headers)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    if isinstance(exc, RequestValidationError):
         return response_for(translate(exc.errors()))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if isinstance(exc, StarletteHTTPException):
         message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         if exc.status_code == 400 and message == FASTAPI_PARSE_ERROR:
             # Undecodable bytes, nesting too deep for the parser: hapi's one wording.
@@ -74,26 +71,34 @@ def install(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
-
-    @app.exception_handler(OperationalError)
-    async def _database(_: Request, exc: OperationalError) -> JSONResponse:
-        log.error("database unavailable: %s", exc.orig)
+    # A lost connection, a disk error: from SQLAlchemy, or from the drivers themselves on
+    # the paths that use them directly (db/raw.py, db/engine.LoopWriter).
+    if isinstance(exc, OperationalError | psycopg.OperationalError | sqlite3.OperationalError):
+        log.error("database unavailable: %s", getattr(exc, "orig", None) or exc)
         return response_for(errors.ServiceUnavailable("The database is unavailable; try again."))
+    log.exception("unhandled error", exc_info=exc)
+    return Auth0JSONResponse(body_for(500, "An internal server error occurred"), status_code=500)
 
-    # The same failures raised by the drivers themselves, on the paths that use them
-    # directly (db/raw.py, db/engine.LoopWriter): a lost connection, a disk error.
-    @app.exception_handler(psycopg.OperationalError)
-    @app.exception_handler(sqlite3.OperationalError)
-    async def _driver(_: Request, exc: Exception) -> JSONResponse:
-        log.error("database unavailable: %s", exc)
-        return response_for(errors.ServiceUnavailable("The database is unavailable; try again."))
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return Auth0JSONResponse(
-            body_for(500, "An internal server error occurred"), status_code=500
-        )
+# The specific kinds are answered inside the middlewares (Starlette's exception layer);
+# ``Exception`` is Starlette's last resort, answered by its outermost layer.
+HANDLED = (
+    errors.DomainError,
+    RequestValidationError,
+    StarletteHTTPException,
+    OperationalError,
+    psycopg.OperationalError,
+    sqlite3.OperationalError,
+    Exception,
+)
+
+
+def install(app: FastAPI) -> None:
+    async def handle(_: Request, exc: Exception) -> JSONResponse:
+        return error_response(exc)
+
+    for kind in HANDLED:
+        app.add_exception_handler(kind, handle)
 
 
 # ---- request validation errors, worded as Auth0's gateway words them ----------------------

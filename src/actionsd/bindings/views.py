@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import Headers
 
 from actionsd import errors
 from actionsd.actions.models import TriggerId
-from actionsd.api.deps import AppState, Page, PerPage, State, requires
+from actionsd.api.deps import AppState, Page, PerPage, State, authorize, requires
+from actionsd.api.shortcuts import Answer, Shortcut
 from actionsd.bindings import service
 from actionsd.bindings.models import BindingListOut, UpdateBindingsIn, UpdatedBindingsOut
 from actionsd.db.raw import RawSql, Steps
-from actionsd.triggers.catalog import CATALOG
+from actionsd.triggers.catalog import CATALOG, TRIGGER_IDS
 
 router = APIRouter(prefix="/api/v2/actions", tags=["triggers"])
 OUT: dict[str, Any] = {"response_model_exclude_none": True}
@@ -108,18 +111,58 @@ async def replace_bindings(
     if_match: Annotated[str | None, Header()] = None,
 ) -> Any:
     """Replace the whole ordered list of actions bound to a trigger, atomically."""
+    replaced = await _replace(state, triggerId, body, if_match)
+    return Response(replaced.render(), media_type=JSON, headers={"ETag": _etag(replaced.revision)})
+
+
+async def _replace(
+    state: AppState, trigger_id: str, body: UpdateBindingsIn, if_match: str | None
+) -> service.Replaced:
     expected = _parse_if_match(if_match)
 
     def write(sql: RawSql) -> Steps[service.Replaced]:
         return service.replace_bindings(
-            sql, triggerId, body.bindings, state.limits, expected_revision=expected
+            sql, trigger_id, body.bindings, state.limits, expected_revision=expected
         )
 
-    replaced = await state.in_writer(write)
-    # Rendered after the commit: the writer is free for the next one. The shape is the
-    # one list_bindings serves, checked against this route's response_model by the
-    # schema tests.
-    return Response(replaced.render(), media_type=JSON, headers={"ETag": _etag(replaced.revision)})
+    # Render the result after this returns (the commit): the writer is free for the next
+    # one. The rendering is list_bindings' shape, checked against this route's
+    # response_model by the schema tests.
+    return await state.in_writer(write)
+
+
+# PATCH's successful calls, answered below FastAPI (api/shortcuts.py): the route above
+# answers everything else, and holds the OpenAPI entry.
+PATCH_PATH = re.compile(r"/api/v2/actions/triggers/(?P<trigger>[^/]+)/bindings")
+
+
+async def replace_bindings_shortcut(
+    state: AppState, match: re.Match[str], headers: Headers, body: bytes
+) -> Answer | None:
+    trigger_id = match["trigger"]
+    if trigger_id not in TRIGGER_IDS or not _is_json(headers.get("content-type")):
+        return None  # the route words the error (or parses the untyped body)
+    authorize(state, headers.get("authorization"), "update:actions")
+    try:
+        payload = UpdateBindingsIn.model_validate_json(body)
+    except ValidationError:
+        return None  # the route words the error as Auth0 does
+    replaced = await _replace(state, trigger_id, payload, headers.get("if-match"))
+    return Answer(replaced.render(), [(b"etag", _etag(replaced.revision).encode())])
+
+
+SHORTCUTS = [Shortcut("PATCH", PATCH_PATH, replace_bindings_shortcut)]
+
+
+def _is_json(content_type: str | None) -> bool:
+    """What FastAPI parses as a JSON body (it also parses a body sent without a type;
+    that rare case takes the regular route)."""
+    if content_type is None:
+        return False
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (
+        kind.startswith("application/") and kind.endswith("+json")
+    )
 
 
 def _parse_if_match(value: str | None) -> int | None:
