@@ -3,6 +3,7 @@ builds the engine, migrates, and wires the state in its lifespan."""
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -81,6 +82,11 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
         app.state.build_worker = worker
         if settings.build_worker:
             worker.start()
+        # What startup built lives as long as the process: keep it out of the cyclic
+        # collector's full passes (each one walked it all: 25-45 ms with the loop stopped,
+        # seen as p99 spikes under load; 1-4 ms after).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
