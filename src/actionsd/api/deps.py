@@ -67,7 +67,7 @@ class AppState:
                 self._pg_writers = AsyncPgPool(
                     self.engine.url.render_as_string(hide_password=False), 2
                 )
-            async with self._pg_writers.connection() as conn, conn.transaction():
+            async with self._pg_writers.connection() as conn:
                 sql = RawSql(conn)
                 return await sql.arun(steps(sql))
         if self._writer is None:

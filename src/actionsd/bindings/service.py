@@ -19,7 +19,7 @@ from actionsd import errors
 from actionsd.actions import render
 from actionsd.actions.service import Limits, actions_counter, deployed_versions
 from actionsd.bindings.models import BindingItemIn
-from actionsd.db.raw import RawSql, Steps, encode, record
+from actionsd.db.raw import LastBatch, RawSql, Steps, encode, record
 from actionsd.db.schema import actions, bindings, triggers
 from actionsd.triggers import catalog
 from actionsd.util import envelope, fmt_ts, new_id, now_ns
@@ -171,11 +171,13 @@ def replace_bindings(
         ("UPDATE triggers SET revision = ? WHERE id = ?", (current_revision + 1, trigger_id)),
     ]
     if new_rows:
+        # One statement for all rows (on PostgreSQL, executemany sends one per row).
         writes.append(
             (
                 "INSERT INTO bindings (id, trigger_id, position, action_id, display_name, "
-                "secrets, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                new_rows,
+                "secrets, created_at, updated_at) VALUES "
+                + ", ".join([f"({sql.marks(8)})"] * len(new_rows)),
+                tuple(value for row in new_rows for value in row),
             )
         )
     # The deployed versions only of actions whose rendering is not memoised yet, read
@@ -193,7 +195,7 @@ def replace_bindings(
                 unrendered,
             )
         )
-    written = yield writes
+    written = yield LastBatch(writes)
     versions = written[-1] if unrendered else []
     return Replaced(trigger_id, current_revision + 1, new_rows, actions, bound, versions)
 

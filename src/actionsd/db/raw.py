@@ -15,14 +15,21 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import orjson
+from psycopg.pq import TransactionStatus
 from sqlalchemy.engine import Connection
 
 T = TypeVar("T")
+IDLE = TransactionStatus.IDLE
 Batch = list[tuple[str, Any]]
 # A write written once for every driver: a generator that yields the batches of
 # statements it needs run and receives each batch's rows; ``run`` drives it on a sync
 # connection, ``arun`` on an async one.
 Steps = Generator[Batch, list[list[dict[str, Any]]], T]
+
+
+class LastBatch(list[tuple[str, Any]]):
+    """A write's last batch, so marked by its steps: on PostgreSQL the COMMIT travels
+    with it (no round trip of its own with the trigger's lock held)."""
 
 
 class RawSql:
@@ -63,10 +70,15 @@ class RawSql:
                 cursors.append(cur)
         return [_rows(cur, cur.fetchall() if cur.description else []) for cur in cursors]
 
-    async def abatch(self, statements: list[tuple[str, Any]]) -> list[list[dict[str, Any]]]:
-        """``batch`` on an async psycopg connection (one pipeline, one round trip)."""
+    async def abatch(
+        self, statements: list[tuple[str, Any]], *, before: str = "", after: str = ""
+    ) -> list[list[dict[str, Any]]]:
+        """``batch`` on an async psycopg connection (one pipeline, one round trip), with
+        a statement of no rows ``before`` and ``after`` them (BEGIN, COMMIT) if given."""
         cursors = []
         async with self._driver.pipeline():
+            if before:
+                await self._driver.execute(before)
             for sql, params in statements:
                 cur = self._driver.cursor()
                 if isinstance(params, list):
@@ -74,6 +86,8 @@ class RawSql:
                 else:
                     await cur.execute(self._q(sql), params)
                 cursors.append(cur)
+            if after:
+                await self._driver.execute(after)
         return [_rows(cur, await cur.fetchall() if cur.description else []) for cur in cursors]
 
     def run(self, steps: Steps[T]) -> T:
@@ -86,13 +100,29 @@ class RawSql:
             return done.value  # type: ignore[no-any-return]
 
     async def arun(self, steps: Steps[T]) -> T:
-        """Drive ``steps`` on an async connection, each batch with ``abatch``."""
+        """Drive ``steps`` as one transaction on an autocommit async connection: BEGIN
+        goes with the first batch, COMMIT with the ``LastBatch`` (or after the last
+        one), ROLLBACK on any failure. A read-then-write is two round trips."""
+        conn = self._driver
+        before, committed = "BEGIN", False
         try:
             statements = next(steps)
             while True:
-                statements = steps.send(await self.abatch(statements))
+                committed = isinstance(statements, LastBatch)
+                rows = await self.abatch(
+                    statements, before=before, after="COMMIT" if committed else ""
+                )
+                before = ""
+                statements = steps.send(rows)
         except StopIteration as done:
+            if not committed and not before:  # a transaction was begun, and is still open
+                await conn.execute("COMMIT")
             return done.value  # type: ignore[no-any-return]
+        except BaseException:
+            if not conn.broken and conn.info.transaction_status != IDLE:
+                with contextlib.suppress(Exception):
+                    await conn.execute("ROLLBACK")
+            raise
 
     def _pipeline(self) -> contextlib.AbstractContextManager[Any]:
         if self.postgres:
