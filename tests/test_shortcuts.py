@@ -107,6 +107,37 @@ CASES: list[tuple[str, Call]] = [
 ]
 
 
+# GET bindings: (path under /actions/triggers, query string, token scopes or None for none)
+GETS: list[tuple[str, str, tuple[str, ...] | None]] = [
+    ("post-login", "", ("read:actions",)),
+    ("post-login", "page=0&per_page=2", ("read:actions",)),
+    ("post-login", "page=1&per_page=1", ("read:actions",)),
+    ("post-login", "page=7", ("read:actions",)),
+    ("post-login", "per_page=01", ("read:actions",)),
+    ("post-login", "per_page=0", ("read:actions",)),
+    ("post-login", "per_page=101", ("read:actions",)),
+    ("post-login", "per_page=abc", ("read:actions",)),
+    ("post-login", "per_page=", ("read:actions",)),
+    ("post-login", "page=-1", ("read:actions",)),
+    ("post-login", "page=1&page=0", ("read:actions",)),
+    ("post-login", "other=1", ("read:actions",)),
+    ("credentials-exchange", "", ("read:actions",)),
+    ("custom-token-exchange", "", ("read:actions",)),
+    ("not-a-trigger", "", ("read:actions",)),
+    ("post-login", "", ("update:actions",)),
+    ("post-login", "", None),
+]
+
+
+def get_cases(srv: InProcessServer) -> list[tuple[str, httpx.Response]]:
+    out = []
+    for trigger, query, scopes in GETS:
+        headers = {"Authorization": f"Bearer {srv.token(scopes)}"} if scopes else {}
+        url = f"{srv.url}/api/v2/actions/triggers/{trigger}/bindings" + (f"?{query}" * bool(query))
+        out.append((f"GET {trigger}?{query} {scopes}", httpx.get(url, headers=headers)))
+    return out
+
+
 def normalised(response: httpx.Response) -> tuple[int, Any, dict[str, str]]:
     text = STAMP.sub("<time>", UUID.sub("<id>", response.text))
     headers = {
@@ -128,7 +159,7 @@ def test_the_shortcut_answers_as_the_route_does(
             unscoped = srv.token(["read:actions"])
             got = [(name, normalised(call(api, made, token))) for name, call in CASES]
             got.append(("no scope", normalised(patch({"bindings": []})(api, made, unscoped))))
-            got.append(("final list", normalised(api.get(PATH))))
+            got += [(name, normalised(r)) for name, r in get_cases(srv)]
             answers.append(got)
     with_shortcut, without = answers
     for (name, mine), (_, theirs) in zip(with_shortcut, without, strict=True):
@@ -137,6 +168,8 @@ def test_the_shortcut_answers_as_the_route_does(
     assert statuses["by id, name"] == statuses["keep by binding id"] == 200
     assert {statuses[n] for n in ("not deployed", "other trigger", "twice")} == {400}
     assert statuses["stale if-match"] == 412 and statuses["no scope"] == 403
+    assert statuses["GET post-login?page=1&per_page=1 ('read:actions',)"] == 200
+    assert statuses["GET post-login?per_page=0 ('read:actions',)"] == 400
 
 
 # ---- the shortcut itself, driven as an ASGI application ---------------------------------
@@ -161,13 +194,19 @@ class Route:
 
 
 async def asgi_patch(
-    app: Any, shortcut: ShortcutMiddleware, token: str, chunks: list[bytes], **headers: str
+    app: Any,
+    shortcut: ShortcutMiddleware,
+    token: str,
+    chunks: list[bytes],
+    method: str = "PATCH",
+    **headers: str,
 ) -> tuple[int, dict[bytes, bytes], bytes]:
     sent = {"content-type": "application/json", "authorization": f"Bearer {token}", **headers}
     scope = {
         "type": "http",
-        "method": "PATCH",
+        "method": method,
         "path": "/api/v2" + PATH,
+        "query_string": b"per_page=5",
         "headers": [(k.encode(), v.encode()) for k, v in sent.items()],
         "app": app,
     }
@@ -235,6 +274,9 @@ def test_the_plain_case_never_reaches_the_route(tmp_path: Path) -> None:
                 listed = (await api.get(PATH)).json()["bindings"]
                 assert [b["action"]["name"] for b in listed] == ["y", "x"]
                 assert json.loads(answer)["bindings"] == listed
+                status, headers, answer = await asgi_patch(app, shortcut, token, [b""], "GET")
+                assert (status, route.bodies) == (200, [])
+                assert json.loads(answer) == {"bindings": listed, "total": 2, "per_page": 5}
 
                 # Refused by the domain or the token: answered here, with Auth0's body.
                 status, _, answer = await asgi_patch(

@@ -39,9 +39,18 @@ class Answer:
     media_type: bytes = b"application/json; charset=utf-8"
 
 
-# (state, the path's match, request headers, the whole body) -> the answer, or None to
-# hand the request on to the regular route.
-Handler = Callable[["AppState", re.Match[str], Headers, bytes], Awaitable[Answer | None]]
+@dataclass(frozen=True)
+class Call:
+    """What a handler gets of the request."""
+
+    path: re.Match[str]  # the shortcut's pattern, matched against the path
+    query: bytes  # the raw query string
+    headers: Headers
+    body: bytes  # whole
+
+
+# The answer, or None to hand the request on to the regular route.
+Handler = Callable[["AppState", Call], Awaitable[Answer | None]]
 
 
 @dataclass(frozen=True)
@@ -86,9 +95,10 @@ class ShortcutMiddleware:
         answer: Answer | None = None
         if messages[-1]["type"] == "http.request":  # else the client left: the route sees it
             try:
-                answer = await shortcut.handler(
-                    scope["app"].state.actionsd, match, Headers(scope=scope), b"".join(chunks)
+                call = Call(
+                    match, scope.get("query_string", b""), Headers(scope=scope), b"".join(chunks)
                 )
+                answer = await shortcut.handler(scope["app"].state.actionsd, call)
             except Exception as exc:
                 await error_response(exc)(scope, replay, send)
                 return

@@ -7,12 +7,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Response
 from pydantic import BaseModel, ValidationError
-from starlette.datastructures import Headers
 
 from actionsd import errors
 from actionsd.actions.models import TriggerId
 from actionsd.api.deps import AppState, Page, PerPage, State, authorize, requires
-from actionsd.api.shortcuts import Answer, Shortcut
+from actionsd.api.shortcuts import Answer, Call, Shortcut
 from actionsd.bindings import service
 from actionsd.bindings.models import BindingListOut, UpdateBindingsIn, UpdatedBindingsOut
 from actionsd.db.raw import RawSql, Steps
@@ -76,15 +75,20 @@ async def list_bindings(
 
     The ``ETag`` names the list's revision; send it back as ``If-Match`` on PATCH to
     refuse (412) a replacement of a list that changed since (an actionsd extension)."""
-    key = ("bindings", triggerId, page, per_page)
+    body, revision = await _list(state, triggerId, page, per_page)
+    return Response(body, media_type=JSON, headers={"ETag": _etag(revision)})
+
+
+async def _list(state: AppState, trigger_id: str, page: int, per_page: int) -> tuple[bytes, int]:
+    """The page's body and the list's revision."""
     # One small indexed read decides whether the rendered page is still current; it
     # runs on the event loop (no threadpool hop), the rendering only on a miss.
     body, current = await state.responses.serve(
-        key,
-        state.fast_reader().arevision(triggerId),
-        lambda: _render_bindings(state, triggerId, page, per_page),
+        ("bindings", trigger_id, page, per_page),
+        state.fast_reader().arevision(trigger_id),
+        lambda: _render_bindings(state, trigger_id, page, per_page),
     )
-    return Response(body, media_type=JSON, headers={"ETag": _etag(current[0])})
+    return body, current[0]
 
 
 def _render_bindings(
@@ -131,27 +135,55 @@ async def _replace(
     return await state.in_writer(write)
 
 
-# PATCH's successful calls, answered below FastAPI (api/shortcuts.py): the route above
-# answers everything else, and holds the OpenAPI entry.
-PATCH_PATH = re.compile(r"/api/v2/actions/triggers/(?P<trigger>[^/]+)/bindings")
+# The two routes' plain calls, answered below FastAPI (api/shortcuts.py): the routes
+# above answer everything else, and hold the OpenAPI entries.
+BINDINGS_PATH = re.compile(r"/api/v2/actions/triggers/(?P<trigger>[^/]+)/bindings")
 
 
-async def replace_bindings_shortcut(
-    state: AppState, match: re.Match[str], headers: Headers, body: bytes
-) -> Answer | None:
-    trigger_id = match["trigger"]
-    if trigger_id not in TRIGGER_IDS or not _is_json(headers.get("content-type")):
+async def list_bindings_shortcut(state: AppState, call: Call) -> Answer | None:
+    trigger_id = call.path["trigger"]
+    paging = _paging(call.query)
+    if trigger_id not in TRIGGER_IDS or paging is None:
+        return None  # the route words the error
+    authorize(state, call.headers.get("authorization"), "read:actions")
+    page_body, revision = await _list(state, trigger_id, *paging)
+    return Answer(page_body, [(b"etag", _etag(revision).encode())])
+
+
+def _paging(query: bytes) -> tuple[int, int] | None:
+    """(page, per_page) from a query string of at most those two, each once, in the
+    routes' bounds (Page, PerPage); None for anything else."""
+    values = {"page": 0, "per_page": 20}
+    seen = set()
+    for part in query.split(b"&") if query else ():
+        name, _, value = part.partition(b"=")
+        key = name.decode("latin-1")
+        if key not in values or key in seen or not value.isdigit() or len(value) > 6:
+            return None
+        seen.add(key)
+        values[key] = int(value)
+    if values["page"] > 100_000 or not 1 <= values["per_page"] <= 100:
+        return None
+    return values["page"], values["per_page"]
+
+
+async def replace_bindings_shortcut(state: AppState, call: Call) -> Answer | None:
+    trigger_id = call.path["trigger"]
+    if trigger_id not in TRIGGER_IDS or not _is_json(call.headers.get("content-type")):
         return None  # the route words the error (or parses the untyped body)
-    authorize(state, headers.get("authorization"), "update:actions")
+    authorize(state, call.headers.get("authorization"), "update:actions")
     try:
-        payload = UpdateBindingsIn.model_validate_json(body)
+        payload = UpdateBindingsIn.model_validate_json(call.body)
     except ValidationError:
         return None  # the route words the error as Auth0 does
-    replaced = await _replace(state, trigger_id, payload, headers.get("if-match"))
+    replaced = await _replace(state, trigger_id, payload, call.headers.get("if-match"))
     return Answer(replaced.render(), [(b"etag", _etag(replaced.revision).encode())])
 
 
-SHORTCUTS = [Shortcut("PATCH", PATCH_PATH, replace_bindings_shortcut)]
+SHORTCUTS = [
+    Shortcut("GET", BINDINGS_PATH, list_bindings_shortcut),
+    Shortcut("PATCH", BINDINGS_PATH, replace_bindings_shortcut),
+]
 
 
 def _is_json(content_type: str | None) -> bool:
