@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -18,7 +19,13 @@ from actionsd.api.cache import ResponseCache
 from actionsd.auth import tokens
 from actionsd.auth.keys import KeyStore
 from actionsd.config import Settings
-from actionsd.db.engine import LoopWriter, WriterBusy, sqlite_lock, transaction
+from actionsd.db.engine import (
+    BUSY_TIMEOUT_MS,
+    LoopWriter,
+    WriterBusy,
+    sqlite_lock,
+    transaction,
+)
 from actionsd.db.fastread import AsyncPgPool, FastReader
 from actionsd.db.raw import RawSql, Steps
 
@@ -28,6 +35,8 @@ if TYPE_CHECKING:
 
 
 T = TypeVar("T")
+# How long a loop writer pauses before it tries SQLite's lock again: doubling, capped.
+FIRST_PAUSE, LAST_PAUSE = 0.0002, 0.004
 
 
 @dataclass
@@ -55,10 +64,11 @@ class AppState:
         SQLite: on the event loop itself, on its own plain connection, once this
         process's writer lock is ours (a thread waits for it when a background writer
         has it). A write is a few hundred microseconds, and on the loop no statement
-        waits for a GIL hand-off (on a writer thread, under load, each did). Another
-        process holding SQLite's lock sends the write to a writer thread, which waits
-        in SQLite's busy handler. PostgreSQL: on async connections on the loop (on
-        writer threads a PATCH cost 2 ms of CPU, mostly thread hand-offs)."""
+        waits for a GIL hand-off (on a writer thread, under load, each did). While
+        another process holds SQLite's lock, the write tries again after short pauses
+        (up to SQLite's busy timeout, then 503), the loop serving meanwhile.
+        PostgreSQL: on async connections on the loop (on writer threads a PATCH cost 2
+        ms of CPU, mostly thread hand-offs)."""
         loop = asyncio.get_running_loop()
         if self.engine.dialect.name == "postgresql":
             if self._pg_writers is None:
@@ -71,35 +81,37 @@ class AppState:
                 sql = RawSql(conn)
                 return await sql.arun(steps(sql))
         if self._writer is None:
-            self._writer = ThreadPoolExecutor(2, thread_name_prefix="actionsd-writer")
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="actionsd-writer")
+        deadline = loop.time() + BUSY_TIMEOUT_MS / 1000
+        pause = FIRST_PAUSE
         # Loop writers queue here, so at most one at a time waits for the lock.
+        lock = sqlite_lock(self.engine)
         async with self._loop_writers:
-            lock = sqlite_lock(self.engine)
-            if not lock.acquire(blocking=False):
-                waiter = loop.run_in_executor(self._writer, lock.acquire)
+            while True:
+                if not lock.acquire(blocking=False):
+                    waiter = loop.run_in_executor(self._writer, lock.acquire)
+                    try:
+                        await asyncio.shield(waiter)
+                    except asyncio.CancelledError:
+                        # The thread still takes the lock: give it back when it does.
+                        waiter.add_done_callback(lambda _: lock.release())
+                        raise
                 try:
-                    await asyncio.shield(waiter)
-                except asyncio.CancelledError:
-                    # The thread still takes the lock: give it back when it does.
-                    waiter.add_done_callback(lambda _: lock.release())
-                    raise
-            try:
-                if self._loop_writer is None:
-                    self._loop_writer = LoopWriter(self.engine)
-                with self._loop_writer.transaction() as conn:
-                    sql = RawSql(conn)
-                    return sql.run(steps(sql))
-            except WriterBusy:
-                pass
-            finally:
-                lock.release()
-
-        def write() -> T:
-            with transaction(self.engine, write=True) as conn:
-                sql = RawSql(conn)
-                return sql.run(steps(sql))
-
-        return await loop.run_in_executor(self._writer, write)
+                    if self._loop_writer is None:
+                        self._loop_writer = LoopWriter(self.engine)
+                    with self._loop_writer.transaction() as conn:
+                        sql = RawSql(conn)
+                        return sql.run(steps(sql))
+                except WriterBusy:
+                    if loop.time() > deadline:
+                        raise sqlite3.OperationalError("database is locked") from None
+                finally:
+                    lock.release()
+                # Another process writes: try again shortly, the loop serving meanwhile.
+                # (SQLite's own busy handler sleeps 10 to 100 ms at a time once it has
+                # waited a little: with two processes, that was PATCH's p99.)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, LAST_PAUSE)
 
     def close_writers(self) -> None:
         if self._loop_writer is not None:
