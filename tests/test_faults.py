@@ -277,3 +277,43 @@ def test_connection_lost_inside_a_patch_is_503_and_the_next_one_works(tmp_path: 
     finally:
         engine.dispose()
         srv.stop()
+
+
+@pytest.mark.postgres
+def test_stopping_the_server_closes_its_postgres_connections(tmp_path: Path) -> None:
+    """The event loop's own connections (revision reads, PATCH writers) are closed at
+    shutdown with the rest, not left for the process exit to drop."""
+    from tests.conftest import make_settings
+    from tests.runtime_helpers import bind, handler
+    from tests.servers import InProcessServer
+
+    url = fresh_postgres("shutdown")
+    srv = InProcessServer(make_settings(tmp_path, "sqlite", database_url=url)).start()
+    engine = sa.create_engine(Settings(database_url=url).effective_database_url)
+    others = (
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    try:
+        with srv.client() as api:
+            (action,) = bind(api, "post-login", handler("post-login", ""))
+            for _ in range(3):
+                api.get("/actions/triggers/post-login/bindings").raise_for_status()
+                api.patch(
+                    "/actions/triggers/post-login/bindings",
+                    json={"bindings": [{"ref": {"type": "action_id", "value": action["id"]}}]},
+                ).raise_for_status()
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(others)).scalar_one() > 0
+    finally:
+        srv.stop()
+    left = -1
+    with engine.connect() as conn:
+        for _ in range(100):
+            conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+            left = conn.execute(sa.text(others)).scalar_one()
+            if left == 0:
+                break
+            time.sleep(0.05)
+    engine.dispose()
+    assert left == 0, "connections left open after the server stopped"

@@ -93,7 +93,7 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
             worker.stop()
             if state.runtime is not None:
                 state.runtime.close()
-            state.close_writers()
+            await state.aclose()
             state.engine.dispose()
 
     app = FastAPI(

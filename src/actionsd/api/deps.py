@@ -113,6 +113,14 @@ class AppState:
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, LAST_PAUSE)
 
+    async def aclose(self) -> None:
+        """Close the database connections this state opened itself (at shutdown)."""
+        if self.reader is not None:
+            await self.reader.aclose()
+        if self._pg_writers is not None:
+            await self._pg_writers.aclose()
+        self.close_writers()
+
     def close_writers(self) -> None:
         if self._loop_writer is not None:
             self._loop_writer.close()

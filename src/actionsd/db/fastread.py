@@ -117,6 +117,18 @@ class FastReader:
         self._idle.put(conn)
         return int(row[0] or 0), int(row[1] or 0)
 
+    async def aclose(self) -> None:
+        """Close the idle connections (at shutdown)."""
+        while True:
+            try:
+                conn = self._idle.get_nowait()
+            except queue.Empty:
+                break
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+        await self._apg.aclose()
+
 
 class AsyncPgPool:
     """A few autocommit psycopg connections for the event loop (made on first use,
@@ -136,6 +148,16 @@ class AsyncPgPool:
             for _ in range(self._size):
                 self._queue.put_nowait(None)  # a slot; connected on first use
         return self._queue
+
+    async def aclose(self) -> None:
+        """Close the idle connections (at shutdown, on the loop that made them)."""
+        if self._loop is not asyncio.get_running_loop():
+            return
+        while not self._queue.empty():
+            conn = self._queue.get_nowait()
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    await conn.close()
 
     @contextlib.asynccontextmanager
     async def connection(self, on_ready: Callable[[], object] | None = None) -> AsyncIterator[Any]:
