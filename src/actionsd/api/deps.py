@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 # How long a loop writer pauses before it tries SQLite's lock again: doubling, capped.
-FIRST_PAUSE, LAST_PAUSE = 0.0002, 0.004
+FIRST_PAUSE, LAST_PAUSE = 0.0002, 0.005
 
 
 @dataclass
@@ -52,8 +51,6 @@ class AppState:
     verified: tokens.VerifiedCache = field(default_factory=tokens.VerifiedCache)
     responses: ResponseCache = field(default_factory=ResponseCache)
     reader: FastReader | None = None
-    _writer: ThreadPoolExecutor | None = None
-    _loop_writers: asyncio.Lock = field(default_factory=asyncio.Lock)
     _loop_writer: LoopWriter | None = None
     _pg_writers: AsyncPgPool | None = None
 
@@ -61,12 +58,11 @@ class AppState:
         """Run a write (``steps``, see ``db.raw.Steps``) in one transaction, for hot
         write routes, without a thread where possible.
 
-        SQLite: on the event loop itself, on its own plain connection, once this
-        process's writer lock is ours (a thread waits for it when a background writer
-        has it). A write is a few hundred microseconds, and on the loop no statement
-        waits for a GIL hand-off (on a writer thread, under load, each did). While
-        another process holds SQLite's lock, the write tries again after short pauses
-        (up to SQLite's busy timeout, then 503), the loop serving meanwhile.
+        SQLite: on the event loop itself, on its own plain connection, with this
+        process's writer lock. A write is a few hundred microseconds, and on the loop
+        no statement waits for a GIL hand-off (on a writer thread, under load, each
+        did). While a background writer or another process has the lock, the write
+        tries again after short pauses (up to SQLite's busy timeout, then 503).
         PostgreSQL: on async connections on the loop (on writer threads a PATCH cost 2
         ms of CPU, mostly thread hand-offs)."""
         loop = asyncio.get_running_loop()
@@ -80,38 +76,37 @@ class AppState:
             async with self._pg_writers.connection() as conn:
                 sql = RawSql(conn)
                 return await sql.arun(steps(sql))
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="actionsd-writer")
+        lock = sqlite_lock(self.engine)
         deadline = loop.time() + BUSY_TIMEOUT_MS / 1000
         pause = FIRST_PAUSE
-        # Loop writers queue here, so at most one at a time waits for the lock.
-        lock = sqlite_lock(self.engine)
-        async with self._loop_writers:
-            while True:
-                if not lock.acquire(blocking=False):
-                    waiter = loop.run_in_executor(self._writer, lock.acquire)
-                    try:
-                        await asyncio.shield(waiter)
-                    except asyncio.CancelledError:
-                        # The thread still takes the lock: give it back when it does.
-                        waiter.add_done_callback(lambda _: lock.release())
-                        raise
+        while True:
+            # Usually the lock is free and the whole write runs now, synchronously: no
+            # other loop writer can come between. Otherwise a background writer of this
+            # process, or another process, writes: try again after a short pause, the
+            # loop serving meanwhile. (Queueing writers on an asyncio lock, or waiting
+            # in a thread, made convoys: a hand-over waited for a turn of the loop, a
+            # thread lost the lock to the loop, and p99 grew by the run. SQLite's own
+            # busy handler sleeps 10 to 100 ms at a time once it has waited a little.)
+            if lock.acquire(blocking=False):
                 try:
-                    if self._loop_writer is None:
-                        self._loop_writer = LoopWriter(self.engine)
-                    with self._loop_writer.transaction() as conn:
-                        sql = RawSql(conn)
-                        return sql.run(steps(sql))
+                    return self._write_now(steps)
                 except WriterBusy:
-                    if loop.time() > deadline:
-                        raise sqlite3.OperationalError("database is locked") from None
+                    pass  # another process has SQLite's lock
                 finally:
                     lock.release()
-                # Another process writes: try again shortly, the loop serving meanwhile.
-                # (SQLite's own busy handler sleeps 10 to 100 ms at a time once it has
-                # waited a little: with two processes, that was PATCH's p99.)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, LAST_PAUSE)
+            if loop.time() > deadline:
+                raise sqlite3.OperationalError("database is locked")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LAST_PAUSE)
+
+    def _write_now(self, steps: Callable[[RawSql], Steps[T]]) -> T:
+        """The write, in one transaction on the loop's own SQLite connection; the caller
+        holds this process's writer lock. WriterBusy if another process has SQLite's."""
+        if self._loop_writer is None:
+            self._loop_writer = LoopWriter(self.engine)
+        with self._loop_writer.transaction() as conn:
+            sql = RawSql(conn)
+            return sql.run(steps(sql))
 
     async def aclose(self) -> None:
         """Close the database connections this state opened itself (at shutdown)."""
@@ -119,13 +114,8 @@ class AppState:
             await self.reader.aclose()
         if self._pg_writers is not None:
             await self._pg_writers.aclose()
-        self.close_writers()
-
-    def close_writers(self) -> None:
         if self._loop_writer is not None:
             self._loop_writer.close()
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
 
     def fast_reader(self) -> FastReader:
         if self.reader is None:
