@@ -89,6 +89,12 @@ class BuildWorker:
             table.c.status == "pending",
             sa.and_(table.c.status == "building", table.c.build_claimed_at < now - STALE_CLAIM_NS),
         )
+        # Look before taking the write lock: an idle poll must not take it (on SQLite this
+        # thread held it for tens of milliseconds while waiting for the GIL, and every
+        # request's write waited meanwhile).
+        with transaction(self._engine, write=False) as conn:
+            if conn.execute(sa.select(table.c.id).where(waiting).limit(1)).first() is None:
+                return None
         with transaction(self._engine, write=True) as conn:
             row: Any = conn.execute(
                 sa.select(
