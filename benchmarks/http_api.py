@@ -6,7 +6,8 @@ mocking Auth0's spec; then how latency grows with 10 to 10,000 actions in the te
     make bench-http      (installs wrk and Prism, starts PostgreSQL when run as root)
 
 Load comes from wrk (-t2) on this machine, sharing its two cores with the server: read
-the ratios, not the absolute numbers. Nothing here is asserted.
+the ratios, not the absolute numbers. Each measured run follows 2 s of the same load.
+Nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from actionsd.util import new_id, now_ns  # noqa: E402
 SPEC = ROOT.parent / "shared" / "reference" / "auth0-management-api-v2.actions-subset.oas.json"
 PRISM = ROOT / "benchmarks" / "node" / "node_modules" / ".bin" / "prism"
 CODE = "exports.onExecutePostLogin = async (event, api) => {};"
+WARM_UP = 2  # seconds of the same load before each measured run, not counted
 
 
 def wrk(
@@ -224,6 +226,7 @@ def bench_server(
         }
         results = {}
         for key, (url, options) in calls.items():
+            wrk(url, seconds=WARM_UP, **options)  # connections made, caches filled
             before = cpu_seconds(proc.pid)
             results[key] = wrk(url, seconds=seconds, **options)
             spent = cpu_seconds(proc.pid) - before
@@ -251,6 +254,7 @@ def bench_prism(seconds: int) -> dict[str, dict[str, float]]:
             except httpx.HTTPError:
                 time.sleep(0.1)
         ids = [new_id() for _ in range(5)]
+        wrk(base + "/actions/triggers/post-login/bindings", connections=64, seconds=WARM_UP)
         return {
             "get20": wrk(
                 base + "/actions/triggers/post-login/bindings?per_page=20",
