@@ -131,7 +131,13 @@ def serve(
         **ssl,
     }
     if workers == 1:
-        uvicorn.run(create_app(settings), **common)
+        # One process: the standard library's event loop, not uvloop. Same throughput,
+        # but at 64 connections uvloop left some requests unread for hundreds of
+        # milliseconds (p99 of the trivial endpoint 117-129 ms, of PATCH 379-393 ms; 13
+        # and 31-34 ms with this loop). Not with --workers: on the socket uvicorn shares
+        # between processes this loop leaves TCP_NODELAY off, and every answer waited
+        # ~44 ms for a delayed ACK (docs/benchmarks.md).
+        uvicorn.run(create_app(settings), loop="asyncio", **common)
         return
     # Each process builds its app from the environment (the options as ACTIONSD_*).
     for name, value in settings.model_dump(exclude={"extra_domains"}).items():
