@@ -115,3 +115,33 @@ def test_openapi_document_and_docs_are_served(tmp_path: Path) -> None:
         assert wrong.status_code == 405 and "GET" in wrong.headers["allow"]
     finally:
         server.stop()
+
+
+def test_serve_with_two_processes_over_https(tmp_path: Path) -> None:
+    """``--workers 2``: two server processes on one listening socket, HTTPS with the local
+    CA, sharing the SQLite file; writes through one are read through either."""
+    server = CliServer(tmp_path / "data", extra=["--workers", "2"]).start()
+    try:
+        assert server.proc is not None
+        children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children")
+        assert len(children.read_text().split()) >= 2, "two server processes (and helpers)"
+        verify = ssl.create_default_context(cafile=str(server.ca_file))
+        headers = {"Authorization": f"Bearer {server.token()}"}
+        base = f"https://{server.domain}/api/v2/actions"
+        with httpx.Client(verify=verify, headers=headers, timeout=30) as api:
+            made = api.post(
+                f"{base}/actions",
+                json={
+                    "name": "two-processes",
+                    "supported_triggers": [{"id": "post-login", "version": "v3"}],
+                    "code": "exports.onExecutePostLogin = async () => {};",
+                },
+            )
+            assert made.status_code == 201, made.text
+            # Fresh connections land on either process; each sees the write.
+            for _ in range(6):
+                with httpx.Client(verify=verify, headers=headers, timeout=30) as fresh:
+                    listed = fresh.get(f"{base}/actions").json()["actions"]
+                    assert [a["name"] for a in listed] == ["two-processes"]
+    finally:
+        server.stop()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from actionsd.config import Settings, default_data_dir
 
@@ -128,23 +130,36 @@ def serve(
         "log_level": log_level.lower(),
         # Idle keep-alive connections must not hold a stop up for long.
         "timeout_graceful_shutdown": 5,
+        # The standard library's event loop, not uvloop: same throughput, but at 64
+        # connections uvloop left some requests unread for hundreds of milliseconds
+        # (p99 of the trivial endpoint 117-129 ms, of PATCH 379-393 ms; 13 and 31-34 ms
+        # with this loop; docs/benchmarks.md).
+        "loop": "asyncio",
         **ssl,
     }
     if workers == 1:
-        # One process: the standard library's event loop, not uvloop. Same throughput,
-        # but at 64 connections uvloop left some requests unread for hundreds of
-        # milliseconds (p99 of the trivial endpoint 117-129 ms, of PATCH 379-393 ms; 13
-        # and 31-34 ms with this loop). Not with --workers: on the socket uvicorn shares
-        # between processes this loop leaves TCP_NODELAY off, and every answer waited
-        # ~44 ms for a delayed ACK (docs/benchmarks.md).
-        uvicorn.run(create_app(settings), loop="asyncio", **common)
+        uvicorn.run(create_app(settings), **common)
         return
     # Each process builds its app from the environment (the options as ACTIONSD_*).
     for name, value in settings.model_dump(exclude={"extra_domains"}).items():
         if value is not None:
             os.environ[f"ACTIONSD_{name.upper()}"] = str(value)
     os.environ["ACTIONSD_EXTRA_DOMAINS"] = json.dumps(settings.extra_domains)
-    uvicorn.run("actionsd.app:create_app_from_env", factory=True, workers=workers, **common)
+    config = _SharedSocketConfig(
+        "actionsd.app:create_app_from_env", factory=True, workers=workers, **common
+    )
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
+
+
+class _SharedSocketConfig(uvicorn.Config):
+    """The listening socket ``--workers`` processes share, with TCP_NODELAY set on it:
+    accepted connections inherit it, and the standard library's loop sets it only on
+    sockets it made itself (without it, every answer waited ~44 ms for a delayed ACK)."""
+
+    def bind_socket(self) -> socket.socket:
+        sock = super().bind_socket()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
 
 
 def _write_server_file(settings: Settings) -> None:

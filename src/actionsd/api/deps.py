@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 # How long a loop writer pauses before it tries SQLite's lock again: doubling, capped.
-FIRST_PAUSE, LAST_PAUSE = 0.0002, 0.005
+FIRST_PAUSE, LAST_PAUSE = 0.0002, 0.002
 
 
 @dataclass
