@@ -117,7 +117,10 @@ def replace_bindings(
         )
     # Two round trips under the lock on PostgreSQL (each batch is one pipeline): read
     # everything the new list needs, then write it. The lock on the trigger's row makes
-    # concurrent replacements of one list run one after the other.
+    # concurrent replacements of one list run one after the other. The lock and the
+    # reads stay separate statements: in READ COMMITTED each statement reads from when
+    # it starts, so the reads after the lock see the list the PATCH we waited for left
+    # (a join with the locked row would read from before the wait).
     by_id = tuple({i.ref.value for i in items if i.ref.type == "action_id"})
     by_name = tuple({i.ref.value for i in items if i.ref.type == "action_name"})
     by_binding = tuple({i.ref.value for i in items if i.ref.type == "binding_id"})
