@@ -29,14 +29,15 @@ if TYPE_CHECKING:
     from actionsd.api.deps import AppState
 
 
+JSON = b"application/json; charset=utf-8"
+
+
 @dataclass(frozen=True)
 class Answer:
-    """A complete 200-class response (content type and length are added)."""
+    """A 200 with a JSON body (content type and length are added)."""
 
     body: bytes
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    status: int = 200
-    media_type: bytes = b"application/json; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,8 @@ class ShortcutMiddleware:
             return
         headers = [
             (b"content-length", str(len(answer.body)).encode()),
-            (b"content-type", answer.media_type),
+            (b"content-type", JSON),
             *answer.headers,
         ]
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})

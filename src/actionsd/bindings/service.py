@@ -38,17 +38,29 @@ def _render(rows: list[Row[Any]], action_rows: dict[str, Row[Any]], conn: Connec
     out = []
     for b in rows:
         a = action_rows[b.action_id]
-        out.append(
-            {
-                "id": b.id,
-                "trigger_id": b.trigger_id,
-                "action": render.bound_action(a, deployed.get(a.deployed_version_id)),
-                "created_at": fmt_ts(b.created_at),
-                "updated_at": fmt_ts(b.updated_at),
-                "display_name": b.display_name,
-            }
-        )
+        action = render.bound_action(a, deployed.get(a.deployed_version_id))
+        out.append(_binding(b.id, b.trigger_id, action, b.created_at, b.updated_at, b.display_name))
     return out
+
+
+def _binding(
+    binding_id: str,
+    trigger_id: str,
+    action: Any,
+    created_at: int,
+    updated_at: int,
+    display_name: str,
+) -> dict[str, Any]:
+    """One binding as Auth0 shows it; ``action`` already rendered (a dict or a JSON
+    fragment)."""
+    return {
+        "id": binding_id,
+        "trigger_id": trigger_id,
+        "action": action,
+        "created_at": fmt_ts(created_at),
+        "updated_at": fmt_ts(updated_at),
+        "display_name": display_name,
+    }
 
 
 def _actions_by_id(conn: Connection, ids: set[str]) -> dict[str, Row[Any]]:
@@ -223,14 +235,7 @@ class Replaced:
             if bound is None:
                 bound = render.BOUND_ACTIONS.put(action, versions[action.deployed_version_id])
             rendered.append(
-                {
-                    "id": binding_id,
-                    "trigger_id": self.trigger_id,
-                    "action": bound,
-                    "created_at": fmt_ts(created_at),
-                    "updated_at": fmt_ts(updated_at),
-                    "display_name": display_name,
-                }
+                _binding(binding_id, self.trigger_id, bound, created_at, updated_at, display_name)
             )
         return orjson.dumps({"bindings": rendered})
 
