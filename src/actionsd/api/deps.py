@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -17,6 +17,7 @@ from actionsd.actions.service import Limits
 from actionsd.api.cache import ResponseCache
 from actionsd.auth import tokens
 from actionsd.auth.keys import KeyStore
+from actionsd.bindings.service import ActionLookup
 from actionsd.config import Settings
 from actionsd.db.engine import (
     BUSY_TIMEOUT_MS,
@@ -51,6 +52,8 @@ class AppState:
     verified: tokens.VerifiedCache = field(default_factory=tokens.VerifiedCache)
     responses: ResponseCache = field(default_factory=ResponseCache)
     reader: FastReader | None = None
+    # The actions PATCHes referred to (PostgreSQL's one-statement replacement).
+    action_lookup: ActionLookup = field(default_factory=ActionLookup)
     _loop_writer: LoopWriter | None = None
     _pg_writers: AsyncPgPool | None = None
 
@@ -66,16 +69,8 @@ class AppState:
         PostgreSQL: on async connections on the loop (on writer threads a PATCH cost 2
         ms of CPU, mostly thread hand-offs)."""
         loop = asyncio.get_running_loop()
-        if self.engine.dialect.name == "postgresql":
-            if self._pg_writers is None:
-                # Two: one write holds a trigger's lock while the next one is ready.
-                # More only queue on PostgreSQL's row locks (8 took p99 from 38 to 309 ms).
-                self._pg_writers = AsyncPgPool(
-                    self.engine.url.render_as_string(hide_password=False), 2
-                )
-            async with self._pg_writers.connection() as conn:
-                sql = RawSql(conn)
-                return await sql.arun(steps(sql))
+        if self.postgres:
+            return await self.on_pg_writer(lambda sql: sql.arun(steps(sql)))
         lock = sqlite_lock(self.engine)
         deadline = loop.time() + BUSY_TIMEOUT_MS / 1000
         pause = FIRST_PAUSE
@@ -98,6 +93,20 @@ class AppState:
                 raise sqlite3.OperationalError("database is locked")
             await asyncio.sleep(pause)
             pause = min(pause * 2, LAST_PAUSE)
+
+    @property
+    def postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    async def on_pg_writer(self, work: Callable[[RawSql], Awaitable[T]]) -> T:
+        """``work`` on one of the loop's PostgreSQL writer connections (autocommit: it
+        begins a transaction itself if it needs one)."""
+        if self._pg_writers is None:
+            # Two: one write holds a trigger's lock while the next one is ready.
+            # More only queue on PostgreSQL's row locks (8 took p99 from 38 to 309 ms).
+            self._pg_writers = AsyncPgPool(self.engine.url.render_as_string(hide_password=False), 2)
+        async with self._pg_writers.connection() as conn:
+            return await work(RawSql(conn))
 
     def _write_now(self, steps: Callable[[RawSql], Steps[T]]) -> T:
         """The write, in one transaction on the loop's own SQLite connection; the caller

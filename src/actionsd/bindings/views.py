@@ -123,6 +123,20 @@ async def _replace(
     state: AppState, trigger_id: str, body: UpdateBindingsIn, if_match: str | None
 ) -> service.Replaced:
     expected = _parse_if_match(if_match)
+    if state.postgres:
+        # One round trip when the list refers to actions only (the usual PATCH).
+        replaced = await state.on_pg_writer(
+            lambda sql: service.replace_bindings_at_once(
+                sql,
+                state.action_lookup,
+                trigger_id,
+                body.bindings,
+                state.limits,
+                expected_revision=expected,
+            )
+        )
+        if replaced is not None:
+            return replaced
 
     def write(sql: RawSql) -> Steps[service.Replaced]:
         return service.replace_bindings(

@@ -90,6 +90,12 @@ class RawSql:
                 await self._driver.execute(after)
         return [_rows(cur, await cur.fetchall() if cur.description else []) for cur in cursors]
 
+    async def afetch(self, sql: str, params: Any) -> list[dict[str, Any]]:
+        """One statement on an async psycopg connection, on its own (no pipeline, no
+        transaction around it beyond the statement's own): its rows."""
+        cur = await self._driver.execute(self._q(sql), params)
+        return _rows(cur, await cur.fetchall() if cur.description else [])
+
     def run(self, steps: Steps[T]) -> T:
         """Drive ``steps`` (see ``Steps``), each batch with ``batch``."""
         try:
