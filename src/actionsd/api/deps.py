@@ -27,6 +27,7 @@ from actionsd.db.engine import (
     transaction,
 )
 from actionsd.db.fastread import AsyncPgPool, FastReader
+from actionsd.db.housekeeping import BindingsVacuum
 from actionsd.db.raw import RawSql, Steps
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class AppState:
     action_lookup: ActionLookup = field(default_factory=ActionLookup)
     _loop_writer: LoopWriter | None = None
     _pg_writers: AsyncPgPool | None = None
+    _vacuum: BindingsVacuum | None = None
 
     async def in_writer(self, steps: Callable[[RawSql], Steps[T]]) -> T:
         """Run a write (``steps``, see ``db.raw.Steps``) in one transaction, for hot
@@ -108,6 +110,15 @@ class AppState:
         async with self._pg_writers.connection() as conn:
             return await work(RawSql(conn))
 
+    def bindings_replaced(self) -> None:
+        """After each replacement of a list: PostgreSQL's table is vacuumed every so
+        often (``db.housekeeping``)."""
+        if not self.postgres:
+            return
+        if self._vacuum is None:
+            self._vacuum = BindingsVacuum(self.engine.url.render_as_string(hide_password=False))
+        self._vacuum.replaced()
+
     def _write_now(self, steps: Callable[[RawSql], Steps[T]]) -> T:
         """The write, in one transaction on the loop's own SQLite connection; the caller
         holds this process's writer lock. WriterBusy if another process has SQLite's."""
@@ -123,6 +134,8 @@ class AppState:
             await self.reader.aclose()
         if self._pg_writers is not None:
             await self._pg_writers.aclose()
+        if self._vacuum is not None:
+            await self._vacuum.aclose()
         if self._loop_writer is not None:
             self._loop_writer.close()
 

@@ -123,6 +123,14 @@ async def _replace(
     state: AppState, trigger_id: str, body: UpdateBindingsIn, if_match: str | None
 ) -> service.Replaced:
     expected = _parse_if_match(if_match)
+    replaced = await _replace_once(state, trigger_id, body, expected)
+    state.bindings_replaced()
+    return replaced
+
+
+async def _replace_once(
+    state: AppState, trigger_id: str, body: UpdateBindingsIn, expected: int | None
+) -> service.Replaced:
     if state.postgres:
         # One round trip when the list refers to actions only (the usual PATCH).
         replaced = await state.on_pg_writer(
