@@ -1,5 +1,5 @@
-"""PostgreSQL's one-round-trip PATCH (``service.replace_bindings_at_once``, migration
-0007) against the locked two-batch path every other database and list takes.
+"""PostgreSQL's one-round-trip PATCH (``bindings.at_once``, migration 0007) against the
+locked two-batch path every other database and list takes.
 
 * Any list, refused or not, with or without If-Match, gets the same answer and leaves the
   same list from both paths (Hypothesis, on a real database, the per-process action
@@ -8,6 +8,8 @@
   deploy, first deploy): the next PATCH through the first process sees every change.
 * Actions that keep changing under a PATCH make it give up after a few attempts without
   writing anything, and the locked path then does the work.
+* Concurrent PATCHes of one trigger are written together: each its own revision, in
+  order, the last one's list stored; If-Match among them still holds.
 * The bindings table is vacuumed after every so many replacements.
 """
 
@@ -27,8 +29,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actionsd import errors
-from actionsd.bindings import service
+from actionsd.bindings import at_once, service
 from actionsd.bindings.models import UpdateBindingsIn
+from actionsd.db.fastread import AsyncPgPool
 from actionsd.db.housekeeping import BindingsVacuum
 from actionsd.db.raw import RawSql
 from tests.conftest import fresh_postgres, make_settings
@@ -37,6 +40,23 @@ from tests.servers import InProcessServer
 
 pytestmark = pytest.mark.postgres
 TRIGGER = "post-login"
+
+
+def on(sql: RawSql) -> at_once.Connections:
+    """Every piece of work on this one connection."""
+
+    async def run(work: Any) -> Any:
+        return await work(sql)
+
+    return run
+
+
+def one_round_trip(
+    sql: RawSql, lookup: at_once.ActionLookup, items: list[Any], limits: Any, **kw: Any
+) -> Any:
+    connections = on(sql)
+    writer = at_once.ListWriter(connections)
+    return at_once.replace_bindings(connections, lookup, writer, TRIGGER, items, limits, **kw)
 
 
 class Pair:
@@ -129,7 +149,7 @@ async def revision(conn: Any) -> int:
 
 
 def test_both_paths_answer_and_store_the_same(pair: Pair, seeded: dict[str, Any]) -> None:
-    lookup = service.ActionLookup()  # kept across examples: hits, misses and stale entries
+    lookup = at_once.ActionLookup()  # kept across examples: hits, misses and stale entries
     limits = pair.a.state.limits
 
     async def both(items: list[Any], if_match: str) -> None:
@@ -146,8 +166,8 @@ def test_both_paths_answer_and_store_the_same(pair: Pair, seeded: dict[str, Any]
                         )
                         replaced: Any = await sql.arun(steps)
                     else:
-                        replaced = await service.replace_bindings_at_once(
-                            sql, lookup, TRIGGER, items, limits, expected_revision=expected
+                        replaced = await one_round_trip(
+                            sql, lookup, items, limits, expected_revision=expected
                         )
                         assert replaced is not None  # nothing else writes: never given up
                 except errors.DomainError as refused:
@@ -221,7 +241,7 @@ class Meddling(RawSql):
 
     async def afetch(self, sql: str, params: Any) -> list[dict[str, Any]]:
         rows = await super().afetch(sql, params)
-        if sql == service.READ_ACTIONS:
+        if sql == at_once.READ_ACTIONS:
             self.reads += 1
             await self.other.execute("UPDATE counters SET value = value + 1 WHERE name = 'actions'")
         return rows
@@ -242,11 +262,10 @@ def test_gives_up_without_writing_when_the_actions_keep_changing(
         ):
             before, listed = await revision(conn), await stored(conn)
             sql = Meddling(conn, other)
-            replaced = await service.replace_bindings_at_once(
-                sql, service.ActionLookup(), TRIGGER, items, pair.a.state.limits
-            )
+            lookup = at_once.ActionLookup()
+            replaced = await one_round_trip(sql, lookup, items, pair.a.state.limits)
             assert replaced is None
-            assert sql.reads == service.ATTEMPTS
+            assert sql.reads == at_once.ATTEMPTS
             assert (await revision(conn), await stored(conn)) == (before, listed)
             # The locked path the route then takes does it.
             done = await sql.arun(
@@ -289,3 +308,65 @@ def test_route_uses_one_round_trip_path(pair: Pair, seeded: dict[str, Any]) -> N
         raw.headers["Authorization"] = f"Bearer {pair.b.token()}"
         assert patch_bindings(raw, TRIGGER, [by_id(i) for i in ids]).status_code == 200
     assert pair.b.state.action_lookup.get(tuple(ids), ()) is not None
+
+
+def test_concurrent_patches_of_one_trigger_are_written_together(
+    pair: Pair, seeded: dict[str, Any]
+) -> None:
+    deployed = [a["id"] for a in seeded["deployed"]]
+    lists = [[by_id(deployed[i % 4]), by_id(deployed[(i + 1) % 4])] for i in range(40)]
+    limits = pair.a.state.limits
+
+    async def scenario() -> None:
+        pool = AsyncPgPool(pair.dsn, 2)
+
+        async def connections(work: Any) -> Any:
+            async with pool.connection() as conn:
+                return await work(RawSql(conn))
+
+        lookup, writer = at_once.ActionLookup(), at_once.ListWriter(connections)
+        async with await psycopg.AsyncConnection.connect(pair.dsn, autocommit=True) as conn:
+            # One first, so that the others' actions are all looked up already: they
+            # reach the writer in one turn of the loop, while nothing is being written.
+            every = [by_id(action_id) for action_id in deployed]
+            first = UpdateBindingsIn.model_validate({"bindings": every}).bindings
+            await at_once.replace_bindings(connections, lookup, writer, TRIGGER, first, limits)
+            start = await revision(conn)
+
+            async def patch(index: int) -> Any:
+                items = UpdateBindingsIn.model_validate({"bindings": lists[index]}).bindings
+                # Five of them say which revision they replace.
+                expected = start + index if index % 8 == 7 else None
+                try:
+                    return await at_once.replace_bindings(
+                        connections,
+                        lookup,
+                        writer,
+                        TRIGGER,
+                        items,
+                        limits,
+                        expected_revision=expected,
+                    )
+                except errors.PreconditionFailed as refused:
+                    return refused
+
+            results = await asyncio.gather(*(patch(i) for i in range(len(lists))))
+            written = {i: r for i, r in enumerate(results) if isinstance(r, service.Replaced)}
+            refused = [i for i, r in enumerate(results) if not isinstance(r, service.Replaced)]
+            assert all(i % 8 == 7 for i in refused)
+            revisions = sorted(r.revision for r in written.values())
+            assert revisions == list(range(start + 1, start + 1 + len(written)))
+            assert await revision(conn) == start + len(written)
+            for index, result in written.items():
+                if index % 8 == 7:
+                    assert result.revision == start + index + 1
+            # One call for each run without If-Match, one for each If-Match (and the
+            # first PATCH's own).
+            assert writer.calls == 1 + 2 * len([i for i in range(len(lists)) if i % 8 == 7]) + 1
+            last = max(written, key=lambda i: written[i].revision)
+            assert [row[1] for row in await stored(conn)] == [
+                ref["ref"]["value"] for ref in lists[last]
+            ]
+        await pool.aclose()
+
+    asyncio.run(scenario())

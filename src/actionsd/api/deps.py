@@ -17,7 +17,7 @@ from actionsd.actions.service import Limits
 from actionsd.api.cache import ResponseCache
 from actionsd.auth import tokens
 from actionsd.auth.keys import KeyStore
-from actionsd.bindings.service import ActionLookup
+from actionsd.bindings.at_once import ActionLookup, ListWriter
 from actionsd.config import Settings
 from actionsd.db.engine import (
     BUSY_TIMEOUT_MS,
@@ -53,8 +53,9 @@ class AppState:
     verified: tokens.VerifiedCache = field(default_factory=tokens.VerifiedCache)
     responses: ResponseCache = field(default_factory=ResponseCache)
     reader: FastReader | None = None
-    # The actions PATCHes referred to (PostgreSQL's one-statement replacement).
+    # PostgreSQL's one-round-trip PATCH: the actions PATCHes referred to, the writer.
     action_lookup: ActionLookup = field(default_factory=ActionLookup)
+    _list_writer: ListWriter | None = None
     _loop_writer: LoopWriter | None = None
     _pg_writers: AsyncPgPool | None = None
     _vacuum: BindingsVacuum | None = None
@@ -109,6 +110,12 @@ class AppState:
             self._pg_writers = AsyncPgPool(self.engine.url.render_as_string(hide_password=False), 2)
         async with self._pg_writers.connection() as conn:
             return await work(RawSql(conn))
+
+    @property
+    def list_writer(self) -> ListWriter:
+        if self._list_writer is None:
+            self._list_writer = ListWriter(self.on_pg_writer)
+        return self._list_writer
 
     def bindings_replaced(self) -> None:
         """After each replacement of a list: PostgreSQL's table is vacuumed every so

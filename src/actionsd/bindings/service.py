@@ -117,14 +117,14 @@ def replace_bindings(
     """Replace the trigger's list, as steps for ``RawSql.run``/``arun`` (one batch of
     reads, one of writes); ``.render()`` the result once committed. Driver-level SQL:
     this is the hottest write path. ``sql`` only words the statements."""
-    _check_request(trigger_id, items, limits)
+    check_request(trigger_id, items, limits)
     # Two round trips under the lock on PostgreSQL (each batch is one pipeline): read
     # everything the new list needs, then write it. The lock on the trigger's row makes
     # concurrent replacements of one list run one after the other. The lock and the
     # reads stay separate statements: in READ COMMITTED each statement reads from when
     # it starts, so the reads after the lock see the list the PATCH we waited for left
     # (a join with the locked row would read from before the wait).
-    by_id, by_name, by_binding = _refs(items)
+    by_id, by_name, by_binding = refs(items)
     where, params = _actions_where(sql, trigger_id, by_id, by_name, by_binding)
     locked, existing_rows, found = yield (
         [
@@ -140,11 +140,11 @@ def replace_bindings(
         ]
     )
     current_revision = int(locked[0]["revision"])
-    _check_revision(expected_revision, current_revision)
+    check_revision(expected_revision, current_revision)
     existing = {r["id"]: record(r, ("secrets",)) for r in existing_rows}
-    resolved = _resolve(trigger_id, items, existing, [record(r) for r in found])
+    resolved = resolve(trigger_id, items, existing, [record(r) for r in found])
     now = now_ns()
-    new_rows = _new_rows(trigger_id, resolved, now)
+    new_rows = rows_of(trigger_id, resolved, now)
     writes: list[tuple[str, Any]] = [
         ("DELETE FROM bindings WHERE trigger_id = ?", (trigger_id,)),
         ("UPDATE triggers SET revision = ? WHERE id = ?", (current_revision + 1, trigger_id)),
@@ -162,126 +162,15 @@ def replace_bindings(
     # The deployed versions only of actions whose rendering is not memoised yet, read
     # with the writes (no round trip of their own).
     actions = [action for _, action, _ in resolved]
-    bound, unrendered = _memoised(actions)
+    bound, unrendered = memoised(actions)
     if unrendered:
-        writes.append(_versions_query(sql, unrendered))
+        writes.append(versions_query(unrendered))
     written = yield LastBatch(writes)
     versions = written[-1] if unrendered else []
     return Replaced(trigger_id, current_revision + 1, new_rows, actions, bound, versions)
 
 
-# PostgreSQL's one-statement replacement (migration 0007): the function's answers that
-# are not a revision.
-STALE_ACTIONS, REVISION_CHANGED = -1, -2
-IF_MATCH_FAILED = "The bindings of this trigger changed since they were read (If-Match failed)."
-ATTEMPTS = 4
-READ_ACTIONS = (
-    "SELECT c.value AS actions_counter, t.revision AS trigger_revision, "
-    + ", ".join(f"a.{column.strip()}" for column in ACTION_COLUMNS.split(","))
-    + " FROM counters c JOIN triggers t ON t.id = %s "
-    "LEFT JOIN actions a ON a.id = ANY (%s) OR a.name = ANY (%s) "
-    "WHERE c.name = 'actions'"
-)
-REPLACE = (
-    "SELECT actionsd_replace_bindings(%s, %s, %s, %s, %s::text[], %s::text[], %s::text[], "
-    "%s::text[], %s::bigint[])"
-)
-
-
-class ActionLookup:
-    """The actions PATCHes referred to, as this process last read them, and the actions
-    counter they were read at. A PATCH checked against them is written only if the
-    counter has not moved since (the database function confirms it under the lock), and
-    a refusal is only ever worded from a fresh read."""
-
-    LIMIT = 10_000
-
-    def __init__(self) -> None:
-        self.counter: int | None = None
-        self._by_id: dict[str, Any] = {}
-        self._by_name: dict[str, Any] = {}
-
-    def get(self, ids: tuple[str, ...], names: tuple[str, ...]) -> tuple[int, list[Any]] | None:
-        if self.counter is None:
-            return None
-        try:
-            found = [self._by_id[i] for i in ids] + [self._by_name[n] for n in names]
-        except KeyError:
-            return None
-        return self.counter, found
-
-    def put(self, counter: int, found: list[Any]) -> None:
-        if counter != self.counter or len(self._by_id) > self.LIMIT:
-            self.counter, self._by_id, self._by_name = counter, {}, {}
-        for action in found:
-            self._by_id[action.id] = action
-            self._by_name[action.name] = action
-
-
-async def replace_bindings_at_once(
-    sql: RawSql,
-    lookup: ActionLookup,
-    trigger_id: str,
-    items: list[BindingItemIn],
-    limits: Limits,
-    *,
-    expected_revision: int | None = None,
-) -> Replaced | None:
-    """``replace_bindings`` on PostgreSQL in one round trip, for lists that refer to
-    actions only (by id or name): checked here against the actions as last read (or
-    read now), written by one function call that holds the trigger's lock only inside
-    the database. None when the list keeps bindings by id, or the actions kept changing
-    under it: the caller then takes the locked path."""
-    _check_request(trigger_id, items, limits)
-    by_id, by_name, by_binding = _refs(items)
-    if by_binding:
-        return None  # the kept bindings' state is read under the lock
-    for attempt in range(ATTEMPTS):
-        cached = lookup.get(by_id, by_name) if attempt == 0 else None
-        if cached is None:
-            rows = await sql.afetch(READ_ACTIONS, (trigger_id, list(by_id), list(by_name)))
-            counter = int(rows[0]["actions_counter"])
-            # Refusals are worded from this read, as the locked path would word them.
-            _check_revision(expected_revision, int(rows[0]["trigger_revision"]))
-            found = [_action(row) for row in rows if row["id"] is not None]
-            lookup.put(counter, found)
-        else:
-            counter, found = cached
-        try:
-            resolved = _resolve(trigger_id, items, {}, found)
-        except errors.DomainError:
-            if cached is None:
-                raise
-            continue  # refuse only after a fresh read
-        now = now_ns()
-        new_rows = _new_rows(trigger_id, resolved, now)
-        actions = [action for _, action, _ in resolved]
-        bound, unrendered = _memoised(actions)
-        versions: list[Any] = []
-        if unrendered:
-            query, params = _versions_query(sql, unrendered)
-            versions = await sql.afetch(query, params)
-            if len(versions) != len(unrendered):
-                continue  # deleted since the actions were read
-        # The rows as columns: binding ids, action ids, display names, secrets, created_at.
-        columns = [[row[i] for row in new_rows] for i in (0, 3, 4, 5, 6)]
-        answer = await sql.afetch(REPLACE, (trigger_id, expected_revision, counter, now, *columns))
-        revision = int(next(iter(answer[0].values())))
-        if revision == REVISION_CHANGED:
-            raise errors.PreconditionFailed(IF_MATCH_FAILED)
-        if revision >= 0:
-            return Replaced(trigger_id, revision, new_rows, actions, bound, versions)
-        # STALE_ACTIONS: an action changed since it was read; read again.
-    return None
-
-
-def _action(row: dict[str, Any]) -> Any:
-    values = dict(row)
-    del values["actions_counter"], values["trigger_revision"]
-    return record(values)
-
-
-def _check_request(trigger_id: str, items: list[BindingItemIn], limits: Limits) -> None:
+def check_request(trigger_id: str, items: list[BindingItemIn], limits: Limits) -> None:
     """What a list is refused for before anything is read."""
     policy = catalog.binding_policy(trigger_id)
     if policy == catalog.ENTITY_BOUND:
@@ -295,12 +184,15 @@ def _check_request(trigger_id: str, items: list[BindingItemIn], limits: Limits) 
         )
 
 
-def _check_revision(expected: int | None, current: int | None) -> None:
+IF_MATCH_FAILED = "The bindings of this trigger changed since they were read (If-Match failed)."
+
+
+def check_revision(expected: int | None, current: int | None) -> None:
     if expected is not None and expected != current:
         raise errors.PreconditionFailed(IF_MATCH_FAILED)
 
 
-def _refs(items: list[BindingItemIn]) -> tuple[tuple[str, ...], ...]:
+def refs(items: list[BindingItemIn]) -> tuple[tuple[str, ...], ...]:
     """The list's references: (action ids, action names, binding ids), each once."""
     return tuple(
         tuple({i.ref.value for i in items if i.ref.type == kind})
@@ -308,7 +200,7 @@ def _refs(items: list[BindingItemIn]) -> tuple[tuple[str, ...], ...]:
     )
 
 
-def _new_rows(
+def rows_of(
     trigger_id: str, resolved: list[tuple[BindingItemIn, Any, Any | None]], now: int
 ) -> list[tuple[Any, ...]]:
     """The new list's rows, in order."""
@@ -337,7 +229,7 @@ def _new_rows(
     return new_rows
 
 
-def _memoised(actions: list[Any]) -> tuple[list[orjson.Fragment | None], tuple[str, ...]]:
+def memoised(actions: list[Any]) -> tuple[list[orjson.Fragment | None], tuple[str, ...]]:
     """Each action's memoised rendering (or None), and the deployed versions to read for
     the others."""
     bound = [render.BOUND_ACTIONS.get(a) for a in actions]
@@ -347,10 +239,10 @@ def _memoised(actions: list[Any]) -> tuple[list[orjson.Fragment | None], tuple[s
     return bound, unrendered
 
 
-def _versions_query(sql: RawSql, version_ids: tuple[str, ...]) -> tuple[str, Any]:
+def versions_query(version_ids: tuple[str, ...]) -> tuple[str, Any]:
     return (
         f"SELECT {VERSION_COLUMNS} FROM action_versions "
-        f"WHERE id IN ({sql.marks(len(version_ids))})",
+        f"WHERE id IN ({RawSql.marks(len(version_ids))})",
         version_ids,
     )
 
@@ -410,7 +302,7 @@ def _actions_where(
     return (" OR ".join(clauses) or "1 = 0"), params
 
 
-def _resolve(
+def resolve(
     trigger_id: str,
     items: list[BindingItemIn],
     existing: dict[str, Any],

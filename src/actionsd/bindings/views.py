@@ -12,7 +12,7 @@ from actionsd import errors
 from actionsd.actions.models import TriggerId
 from actionsd.api.deps import AppState, Page, PerPage, State, authorize, requires
 from actionsd.api.shortcuts import Answer, Call, Shortcut
-from actionsd.bindings import service
+from actionsd.bindings import at_once, service
 from actionsd.bindings.models import BindingListOut, UpdateBindingsIn, UpdatedBindingsOut
 from actionsd.db.raw import RawSql, Steps
 from actionsd.triggers.catalog import CATALOG, TRIGGER_IDS
@@ -133,15 +133,14 @@ async def _replace_once(
 ) -> service.Replaced:
     if state.postgres:
         # One round trip when the list refers to actions only (the usual PATCH).
-        replaced = await state.on_pg_writer(
-            lambda sql: service.replace_bindings_at_once(
-                sql,
-                state.action_lookup,
-                trigger_id,
-                body.bindings,
-                state.limits,
-                expected_revision=expected,
-            )
+        replaced = await at_once.replace_bindings(
+            state.on_pg_writer,
+            state.action_lookup,
+            state.list_writer,
+            trigger_id,
+            body.bindings,
+            state.limits,
+            expected_revision=expected,
         )
         if replaced is not None:
             return replaced

@@ -1,4 +1,4 @@
-"""PostgreSQL: a trigger's bindings replaced in one statement.
+"""PostgreSQL: a trigger's bindings replaced in one statement (``bindings.at_once``).
 
 A PATCH whose list refers to actions (by id or name) is checked in the server against
 the actions as read at one value of the actions counter; this function then, under the
@@ -6,9 +6,10 @@ trigger's row lock, confirms the counter has not moved (or reports so), and swap
 list. One round trip, and the lock is held only inside the database. Every rule stays in
 the server: the function only confirms what the server's check relied on.
 
-Returns the list's new revision, or -1 (the actions changed since they were read:
-read again), -2 (the revision is not ``p_revision``: If-Match failed), -3 (no such
-trigger row).
+``p_count`` PATCHes written together move the revision by that many; the list given is
+the last one's. Returns the list's new revision, or -1 (the actions changed since they
+were read: read again), -2 (the revision is not ``p_revision``: If-Match failed), -3
+(no such trigger row).
 
 Revision ID: 0007
 Revises: 0006
@@ -29,6 +30,7 @@ CREATE OR REPLACE FUNCTION actionsd_replace_bindings(
     p_trigger text,
     p_revision bigint,
     p_counter bigint,
+    p_count bigint,
     p_now bigint,
     p_ids text[],
     p_action_ids text[],
@@ -62,8 +64,8 @@ BEGIN
            b.created_at, p_now
     FROM unnest(p_ids, p_action_ids, p_display_names, p_secrets, p_created)
          WITH ORDINALITY AS b(id, action_id, display_name, secrets, created_at, n);
-    UPDATE triggers SET revision = current_revision + 1 WHERE id = p_trigger;
-    RETURN current_revision + 1;
+    UPDATE triggers SET revision = current_revision + p_count WHERE id = p_trigger;
+    RETURN current_revision + p_count;
 END
 $$
 """
@@ -78,5 +80,5 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "DROP FUNCTION IF EXISTS actionsd_replace_bindings("
-            "text, bigint, bigint, bigint, text[], text[], text[], text[], bigint[])"
+            "text, bigint, bigint, bigint, bigint, text[], text[], text[], text[], bigint[])"
         )

@@ -1,0 +1,228 @@
+"""PostgreSQL: a trigger's list replaced in one round trip, and concurrent replacements
+of one list written together.
+
+The locked path (``service.replace_bindings``) holds the trigger's row lock across two
+round trips and the server's checks in between. Here a list that refers to actions only
+(by id or name; the usual PATCH) is checked in the server against the actions as this
+process last read them (``ActionLookup``), and one call of the database function of
+migration 0007 writes it: it takes the trigger's lock, share-locks the bound actions,
+confirms that the actions counter has not moved since they were read, and swaps the
+list. The lock is held only inside the database, and every rule stays in the server.
+
+``ListWriter`` combines the PATCHes of one trigger that arrive while its last list is
+being written: one call and one commit for all of them (see its docstring).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from actionsd import errors
+from actionsd.actions.service import Limits
+from actionsd.bindings import service
+from actionsd.bindings.models import BindingItemIn
+from actionsd.db.raw import RawSql, record
+from actionsd.util import now_ns
+
+T = TypeVar("T")
+# The function's answers that are not a revision.
+STALE_ACTIONS, REVISION_CHANGED, NO_TRIGGER = -1, -2, -3
+ATTEMPTS = 4  # checks against moving actions before the locked path takes over
+READ_ACTIONS = (
+    "SELECT c.value AS actions_counter, t.revision AS trigger_revision, "
+    + ", ".join(f"a.{column.strip()}" for column in service.ACTION_COLUMNS.split(","))
+    + " FROM counters c JOIN triggers t ON t.id = %s "
+    "LEFT JOIN actions a ON a.id = ANY (%s) OR a.name = ANY (%s) "
+    "WHERE c.name = 'actions'"
+)
+REPLACE = (
+    "SELECT actionsd_replace_bindings(%s, %s, %s, %s, %s, %s::text[], %s::text[], "
+    "%s::text[], %s::text[], %s::bigint[])"
+)
+
+
+class Connections(Protocol):
+    """Runs ``work`` on a connection of the process's PostgreSQL writer pool."""
+
+    def __call__(self, work: Callable[[RawSql], Awaitable[T]]) -> Awaitable[T]: ...
+
+
+class ActionLookup:
+    """The actions PATCHes referred to, as this process last read them, and the actions
+    counter they were read at. A list checked against them is written only if the
+    counter has not moved since (the function confirms it under the lock), and a
+    refusal is only ever worded from a fresh read."""
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self.counter: int | None = None
+        self._by_id: dict[str, Any] = {}
+        self._by_name: dict[str, Any] = {}
+
+    def get(self, ids: tuple[str, ...], names: tuple[str, ...]) -> tuple[int, list[Any]] | None:
+        if self.counter is None:
+            return None
+        try:
+            found = [self._by_id[i] for i in ids] + [self._by_name[n] for n in names]
+        except KeyError:
+            return None
+        return self.counter, found
+
+    def put(self, counter: int, found: list[Any]) -> None:
+        if counter != self.counter or len(self._by_id) > self.LIMIT:
+            self.counter, self._by_id, self._by_name = counter, {}, {}
+        for action in found:
+            self._by_id[action.id] = action
+            self._by_name[action.name] = action
+
+
+@dataclass
+class Planned:
+    """One PATCH's new list, checked against the actions at ``counter``; ``answer``
+    gets its revision (or the function's refusal)."""
+
+    rows: list[tuple[Any, ...]]
+    counter: int
+    expected_revision: int | None
+    now: int
+    answer: asyncio.Future[int] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class ListWriter:
+    """Writes this process's checked lists. While a trigger's list is being written,
+    the PATCHes of that trigger that arrive wait, and are then written by one call: one
+    commit (one WAL flush) under one lock for all of them. Each gets a revision of its
+    own, in arrival order, and the list of the last one is stored; the others' lists
+    were the trigger's for no time at all, as if each PATCH had come right after the
+    one before it (none of them depends on the list it replaces). A PATCH with If-Match,
+    or checked at another actions counter than the one before it, is written by a call
+    of its own. Without concurrent PATCHes of one trigger, each is written at once."""
+
+    def __init__(self, connections: Connections) -> None:
+        self._connections = connections
+        self._waiting: dict[str, list[Planned]] = {}
+        self._flushes: set[asyncio.Task[None]] = set()
+        self.calls = 0  # function calls made (for tests)
+
+    async def write(self, trigger_id: str, planned: Planned) -> int:
+        waiting = self._waiting.get(trigger_id)
+        if waiting is None:
+            waiting = self._waiting[trigger_id] = []
+            task = asyncio.get_running_loop().create_task(self._flush(trigger_id))
+            self._flushes.add(task)  # the loop keeps only a weak reference to tasks
+            task.add_done_callback(self._flushes.discard)
+        waiting.append(planned)
+        return await planned.answer
+
+    async def _flush(self, trigger_id: str) -> None:
+        while batch := self._waiting[trigger_id]:
+            self._waiting[trigger_id] = []
+            for group in _groups(batch):
+                await self._write(trigger_id, group)
+        del self._waiting[trigger_id]
+
+    async def _write(self, trigger_id: str, group: list[Planned]) -> None:
+        last = group[-1]
+        # The stored list's columns: binding ids, action ids, display names, secrets,
+        # created_at.
+        columns = [[row[i] for row in last.rows] for i in (0, 3, 4, 5, 6)]
+        params = (trigger_id, last.expected_revision, last.counter, len(group), last.now)
+        self.calls += 1
+        try:
+            answer = await _fetch(self._connections, REPLACE, (*params, *columns))
+        except Exception as failed:  # every PATCH of the call answers with it
+            for planned in group:
+                if not planned.answer.done():
+                    planned.answer.set_exception(failed)
+            return
+        revision = int(next(iter(answer[0].values())))
+        first = revision - len(group) + 1
+        for offset, planned in enumerate(group):
+            if not planned.answer.done():  # not given up on by its request
+                planned.answer.set_result(first + offset if revision >= 0 else revision)
+
+
+def _groups(batch: list[Planned]) -> list[list[Planned]]:
+    """Consecutive PATCHes checked at one counter, without If-Match, go together."""
+    groups: list[list[Planned]] = []
+    for planned in batch:
+        previous = groups[-1][-1] if groups else None
+        if (
+            previous is not None
+            and planned.expected_revision is None
+            and previous.expected_revision is None
+            and previous.counter == planned.counter
+        ):
+            groups[-1].append(planned)
+        else:
+            groups.append([planned])
+    return groups
+
+
+async def replace_bindings(
+    connections: Connections,
+    lookup: ActionLookup,
+    writer: ListWriter,
+    trigger_id: str,
+    items: list[BindingItemIn],
+    limits: Limits,
+    *,
+    expected_revision: int | None = None,
+) -> service.Replaced | None:
+    """``service.replace_bindings`` in one round trip, for lists that refer to actions
+    only. None when the list keeps bindings by id (their state is read under the lock)
+    or the actions kept changing under it: the caller then takes the locked path."""
+    service.check_request(trigger_id, items, limits)
+    by_id, by_name, by_binding = service.refs(items)
+    if by_binding:
+        return None
+    for attempt in range(ATTEMPTS):
+        cached = lookup.get(by_id, by_name) if attempt == 0 else None
+        if cached is None:
+            params = (trigger_id, list(by_id), list(by_name))
+            read = await _fetch(connections, READ_ACTIONS, params)
+            counter = int(read[0]["actions_counter"])
+            # Refusals are worded from this read, in the locked path's order.
+            service.check_revision(expected_revision, int(read[0]["trigger_revision"]))
+            found = [_action(row) for row in read if row["id"] is not None]
+            lookup.put(counter, found)
+        else:
+            counter, found = cached
+        try:
+            resolved = service.resolve(trigger_id, items, {}, found)
+        except errors.DomainError:
+            if cached is None:
+                raise
+            continue  # refuse only after a fresh read
+        now = now_ns()
+        rows = service.rows_of(trigger_id, resolved, now)
+        actions = [action for _, action, _ in resolved]
+        bound, unrendered = service.memoised(actions)
+        versions: list[Any] = []
+        if unrendered:
+            versions = await _fetch(connections, *service.versions_query(unrendered))
+            if len(versions) != len(unrendered):
+                continue  # deleted since the actions were read
+        revision = await writer.write(trigger_id, Planned(rows, counter, expected_revision, now))
+        if revision == REVISION_CHANGED:
+            raise errors.PreconditionFailed(service.IF_MATCH_FAILED)
+        if revision >= 0:
+            return service.Replaced(trigger_id, revision, rows, actions, bound, versions)
+        # STALE_ACTIONS: an action changed since it was read; read again.
+    return None
+
+
+async def _fetch(connections: Connections, query: str, params: Any) -> list[dict[str, Any]]:
+    return await connections(lambda sql: sql.afetch(query, params))
+
+
+def _action(row: dict[str, Any]) -> Any:
+    values = dict(row)
+    del values["actions_counter"], values["trigger_revision"]
+    return record(values)
