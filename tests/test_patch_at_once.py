@@ -1,5 +1,6 @@
-"""PostgreSQL's one-round-trip PATCH (``bindings.at_once``, migration 0007) against the
-locked two-batch path every other database and list takes.
+"""The PATCH path for lists that refer to actions only (``bindings.at_once``: checked
+against the process's lookup of the actions, swapped under the lock; on PostgreSQL by
+migration 0007's function) against the locked path, on SQLite and PostgreSQL.
 
 * Any list, refused or not, with or without If-Match, gets the same answer and leaves the
   same list from both paths (Hypothesis, on a real database, the per-process action
@@ -10,18 +11,18 @@ locked two-batch path every other database and list takes.
   writing anything, and the locked path then does the work.
 * Concurrent PATCHes of one trigger are written together: each its own revision, in
   order, the last one's list stored; If-Match among them still holds.
-* The bindings table is vacuumed after every so many replacements.
+* PostgreSQL's bindings table is vacuumed after every so many replacements.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 import sqlalchemy as sa
@@ -31,55 +32,129 @@ from hypothesis import strategies as st
 from actionsd import errors
 from actionsd.bindings import at_once, service
 from actionsd.bindings.models import UpdateBindingsIn
-from actionsd.db.fastread import AsyncPgPool
 from actionsd.db.housekeeping import BindingsVacuum
-from actionsd.db.raw import RawSql
+from actionsd.db.raw import RawSql, Steps
 from tests.conftest import fresh_postgres, make_settings
 from tests.helpers import by_id, by_name, create_action, deploy, deployed_action, patch_bindings
 from tests.servers import InProcessServer
 
-pytestmark = pytest.mark.postgres
 TRIGGER = "post-login"
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-def on(sql: RawSql) -> at_once.Connections:
-    """Every piece of work on this one connection."""
+class Db:
+    """A connection of the test's own to the servers' database, and both PATCH paths
+    on it."""
 
-    async def run(work: Any) -> Any:
-        return await work(sql)
+    def __init__(self, url: str) -> None:
+        self.url = sa.make_url(url)
+        self.postgres = self.url.get_backend_name() == "postgresql"
+        self.conn: Any = None
 
-    return run
+    async def __aenter__(self) -> Db:
+        if self.postgres:
+            dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self.conn = await psycopg.AsyncConnection.connect(dsn, autocommit=True)
+        else:
+            self.conn = sqlite3.connect(self.url.database or "", isolation_level=None)
+            self.conn.execute("PRAGMA busy_timeout=30000")
+        self.sql = RawSql(self.conn)
+        return self
 
+    async def __aexit__(self, *exc: object) -> None:
+        if self.postgres:
+            await self.conn.close()
+        else:
+            self.conn.close()
 
-def one_round_trip(
-    sql: RawSql, lookup: at_once.ActionLookup, items: list[Any], limits: Any, **kw: Any
-) -> Any:
-    connections = on(sql)
-    writer = at_once.ListWriter(connections)
-    return at_once.replace_bindings(connections, lookup, writer, TRIGGER, items, limits, **kw)
+    async def rows(self, query: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        if self.postgres:
+            cur = await self.conn.execute(query.replace("?", "%s"), params)
+            return list(await cur.fetchall()) if cur.description else []
+        return list(self.conn.execute(query, params).fetchall())
+
+    async def fetch(self, query: str, params: Any) -> list[dict[str, Any]]:
+        if self.postgres:
+            return await self.sql.afetch(query, params)
+        cursor = self.conn.execute(query, params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    async def run(self, steps: Steps[Any]) -> Any:
+        """``steps`` in one write transaction."""
+        if self.postgres:
+            return await self.sql.arun(steps)
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = self.sql.run(steps)
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+        return result
+
+    def writer(self) -> at_once.ListWriter:
+        if self.postgres:
+
+            async def connections(work: Any) -> Any:
+                return await work(self.sql)
+
+            return at_once.ListWriter(at_once.postgres_swap(connections))
+
+        async def swap(trigger_id: str, last: at_once.Planned, count: int) -> int:
+            result: int = await self.run(at_once.swap_steps(trigger_id, last, count))
+            return result
+
+        return at_once.ListWriter(swap)
+
+    async def revision(self) -> int:
+        return int(
+            (await self.rows("SELECT revision FROM triggers WHERE id = ?", (TRIGGER,)))[0][0]
+        )
+
+    async def stored(self) -> list[tuple[Any, ...]]:
+        rows = await self.rows(
+            "SELECT position, action_id, display_name, secrets FROM bindings "
+            "WHERE trigger_id = ? ORDER BY position",
+            (TRIGGER,),
+        )
+        # Secrets carry the time they were set: compare their names and values.
+        return [
+            (
+                p,
+                a,
+                d,
+                [(s["name"], s["value"]) for s in (json.loads(x) if isinstance(x, str) else x)],
+            )
+            for p, a, d, x in rows
+        ]
 
 
 class Pair:
     """Two server processes' worth of state (each its own app) on one database."""
 
-    def __init__(self, tmp: Path) -> None:
-        url = fresh_postgres("at_once")
+    def __init__(self, tmp: Path, backend: str) -> None:
+        if backend == "postgres":
+            url = fresh_postgres("at_once")
+        else:
+            url = f"sqlite:///{tmp / 'shared.db'}"
         self.a = InProcessServer(make_settings(tmp / "a", "sqlite", database_url=url)).start()
         self.b = InProcessServer(make_settings(tmp / "b", "sqlite", database_url=url)).start()
-        self.dsn = (
-            sa.make_url(self.a.settings.effective_database_url)
-            .set(drivername="postgresql")
-            .render_as_string(hide_password=False)
-        )
+        self.url = self.a.settings.effective_database_url
+
+    def db(self) -> Db:
+        return Db(self.url)
 
     def stop(self) -> None:
         self.a.stop()
         self.b.stop()
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
-    servers = Pair(tmp_path_factory.mktemp("at-once"))
+@pytest.fixture(scope="module", params=BACKENDS)
+def pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Pair]:
+    servers = Pair(tmp_path_factory.mktemp(f"at-once-{request.param}"), request.param)
     yield servers
     servers.stop()
 
@@ -130,22 +205,8 @@ def outcome(replaced: service.Replaced | BaseException) -> Any:
     return body
 
 
-async def stored(conn: Any) -> list[tuple[Any, ...]]:
-    cur = await conn.execute(
-        "SELECT position, action_id, display_name, secrets::text FROM bindings "
-        "WHERE trigger_id = %s ORDER BY position",
-        (TRIGGER,),
-    )
-    rows = await cur.fetchall()
-    # Secrets carry the time they were set: compare their names and values.
-    return [(p, a, d, [(s["name"], s["value"]) for s in json.loads(x)]) for p, a, d, x in rows]
-
-
-async def revision(conn: Any) -> int:
-    cur = await conn.execute("SELECT revision FROM triggers WHERE id = %s", (TRIGGER,))
-    row = await cur.fetchone()
-    assert row is not None
-    return int(row[0])
+def items_of(bindings: list[dict[str, Any]]) -> list[Any]:
+    return UpdateBindingsIn.model_validate({"bindings": bindings}).bindings
 
 
 def test_both_paths_answer_and_store_the_same(pair: Pair, seeded: dict[str, Any]) -> None:
@@ -153,31 +214,31 @@ def test_both_paths_answer_and_store_the_same(pair: Pair, seeded: dict[str, Any]
     limits = pair.a.state.limits
 
     async def both(items: list[Any], if_match: str) -> None:
-        async with await psycopg.AsyncConnection.connect(pair.dsn, autocommit=True) as conn:
-            sql = RawSql(conn)
+        async with pair.db() as db:
             results = []
             for path in ("locked", "at once"):
-                before = await revision(conn)
+                before = await db.revision()
                 expected = {"none": None, "current": before, "stale": before - 1}[if_match]
                 try:
                     if path == "locked":
                         steps = service.replace_bindings(
-                            sql, TRIGGER, items, limits, expected_revision=expected
+                            db.sql, TRIGGER, items, limits, expected_revision=expected
                         )
-                        replaced: Any = await sql.arun(steps)
+                        replaced: Any = await db.run(steps)
                     else:
-                        replaced = await one_round_trip(
-                            sql, lookup, items, limits, expected_revision=expected
-                        )
+                        replaced = await at_once.replace_bindings(
+                            db.fetch, lookup, db.writer(), TRIGGER, items, limits,
+                            expected_revision=expected,
+                        )  # fmt: skip
                         assert replaced is not None  # nothing else writes: never given up
                 except errors.DomainError as refused:
                     replaced = refused
-                after = await revision(conn)
+                after = await db.revision()
                 if isinstance(replaced, service.Replaced):
                     assert replaced.revision == after == before + 1
                 else:
                     assert after == before  # refused: nothing written
-                results.append((outcome(replaced), await stored(conn)))
+                results.append((outcome(replaced), await db.stored()))
             assert results[0] == results[1]
 
     @settings(
@@ -187,8 +248,7 @@ def test_both_paths_answer_and_store_the_same(pair: Pair, seeded: dict[str, Any]
     )
     @given(refs(seeded), st.sampled_from(["none", "none", "current", "stale"]))
     def check(bindings: list[dict[str, Any]], if_match: str) -> None:
-        items = UpdateBindingsIn.model_validate({"bindings": bindings}).bindings
-        asyncio.run(both(items, if_match))
+        asyncio.run(both(items_of(bindings), if_match))
 
     check()
 
@@ -230,56 +290,108 @@ def test_changes_made_through_another_process_are_seen(pair: Pair) -> None:
         assert patch_bindings(a, TRIGGER, []).status_code == 200
 
 
-class Meddling(RawSql):
-    """Moves the actions counter from another connection right after every read of the
-    actions, as a busy tenant's deploys would."""
-
-    def __init__(self, conn: Any, other: Any) -> None:
-        super().__init__(conn)
-        self.other = other
-        self.reads = 0
-
-    async def afetch(self, sql: str, params: Any) -> list[dict[str, Any]]:
-        rows = await super().afetch(sql, params)
-        if sql == at_once.READ_ACTIONS:
-            self.reads += 1
-            await self.other.execute("UPDATE counters SET value = value + 1 WHERE name = 'actions'")
-        return rows
-
-
 def test_gives_up_without_writing_when_the_actions_keep_changing(
     pair: Pair, seeded: dict[str, Any]
 ) -> None:
-    items = UpdateBindingsIn.model_validate(
-        {"bindings": [by_id(a["id"]) for a in seeded["deployed"]]}
-    ).bindings
+    items = items_of([by_id(a["id"]) for a in seeded["deployed"]])
+    limits = pair.a.state.limits
 
     async def scenario() -> None:
-        connect = psycopg.AsyncConnection.connect
-        async with (
-            await connect(pair.dsn, autocommit=True) as conn,
-            await connect(pair.dsn, autocommit=True) as other,
-        ):
-            before, listed = await revision(conn), await stored(conn)
-            sql = Meddling(conn, other)
+        async with pair.db() as db, pair.db() as other:
+            reads = 0
+
+            async def meddling_fetch(query: str, params: Any) -> list[dict[str, Any]]:
+                """Moves the actions counter right after every read of the actions, as
+                a busy tenant's deploys would."""
+                nonlocal reads
+                rows = await db.fetch(query, params)
+                if "actions_counter" in query:
+                    reads += 1
+                    bump = "UPDATE counters SET value = value + 1 WHERE name = 'actions'"
+                    await other.rows(bump)
+                return rows
+
+            before, listed = await db.revision(), await db.stored()
             lookup = at_once.ActionLookup()
-            replaced = await one_round_trip(sql, lookup, items, pair.a.state.limits)
-            assert replaced is None
-            assert sql.reads == at_once.ATTEMPTS
-            assert (await revision(conn), await stored(conn)) == (before, listed)
-            # The locked path the route then takes does it.
-            done = await sql.arun(
-                service.replace_bindings(sql, TRIGGER, items, pair.a.state.limits)
+            replaced = await at_once.replace_bindings(
+                meddling_fetch, lookup, db.writer(), TRIGGER, items, limits
             )
+            assert replaced is None
+            assert reads == at_once.ATTEMPTS
+            assert (await db.revision(), await db.stored()) == (before, listed)
+            # The locked path the route then takes does it.
+            done = await db.run(service.replace_bindings(db.sql, TRIGGER, items, limits))
             assert done.revision == before + 1
-            assert [row[1] for row in await stored(conn)] == [a["id"] for a in seeded["deployed"]]
+            assert [row[1] for row in await db.stored()] == [a["id"] for a in seeded["deployed"]]
 
     asyncio.run(scenario())
 
 
-def test_bindings_table_is_vacuumed_every_so_many_replacements(pair: Pair) -> None:
+def test_concurrent_patches_of_one_trigger_are_written_together(
+    pair: Pair, seeded: dict[str, Any]
+) -> None:
+    deployed = [a["id"] for a in seeded["deployed"]]
+    lists = [[by_id(deployed[i % 4]), by_id(deployed[(i + 1) % 4])] for i in range(40)]
+    if_match = [i for i in range(len(lists)) if i % 8 == 7]  # these say what they replace
+    limits = pair.a.state.limits
+
+    async def scenario() -> None:
+        async with pair.db() as db:
+            lookup, writer = at_once.ActionLookup(), db.writer()
+            # One first, so that the others' actions are all looked up and rendered: they
+            # reach the writer in one turn of the loop, while nothing is being written.
+            every = items_of([by_id(action_id) for action_id in deployed])
+            first = await at_once.replace_bindings(db.fetch, lookup, writer, TRIGGER, every, limits)
+            assert first is not None
+            first.render()  # and rendered once (no versions left to read)
+            start = await db.revision()
+
+            async def patch(index: int) -> Any:
+                expected = start + index if index in if_match else None
+                try:
+                    return await at_once.replace_bindings(
+                        db.fetch, lookup, writer, TRIGGER, items_of(lists[index]), limits,
+                        expected_revision=expected,
+                    )  # fmt: skip
+                except errors.PreconditionFailed as refused:
+                    return refused
+
+            results = await asyncio.gather(*(patch(i) for i in range(len(lists))))
+            written = {i: r for i, r in enumerate(results) if isinstance(r, service.Replaced)}
+            refused = [i for i, r in enumerate(results) if not isinstance(r, service.Replaced)]
+            assert set(refused) <= set(if_match)
+            revisions = sorted(r.revision for r in written.values())
+            assert revisions == list(range(start + 1, start + 1 + len(written)))
+            assert await db.revision() == start + len(written)
+            for index in set(if_match) & set(written):
+                assert written[index].revision == start + index + 1
+            # One swap for each run without If-Match, one for each If-Match (and the
+            # first PATCH's own).
+            runs = len([i for i in range(len(lists)) if i not in if_match and i - 1 in if_match])
+            assert writer.swaps == 1 + (runs + 1) + len(if_match)
+            last = max(written, key=lambda i: written[i].revision)
+            assert [row[1] for row in await db.stored()] == [
+                ref["ref"]["value"] for ref in lists[last]
+            ]
+
+    asyncio.run(scenario())
+
+
+def test_the_route_takes_this_path(pair: Pair, seeded: dict[str, Any]) -> None:
+    """Over HTTP, the usual PATCH fills the process's lookup."""
+    ids = [a["id"] for a in seeded["deployed"][:2]]
+    with pair.b.client() as api:
+        assert patch_bindings(api, TRIGGER, [by_id(i) for i in ids]).status_code == 200
+    assert pair.b.state.action_lookup.get(tuple(ids), ()) is not None
+
+
+@pytest.mark.postgres
+def test_bindings_table_is_vacuumed_every_so_many_replacements(tmp_path: Path) -> None:
+    url = fresh_postgres("vacuum")
+    InProcessServer(make_settings(tmp_path, "sqlite", database_url=url)).start().stop()
+
     async def scenario() -> int:
-        vacuum = BindingsVacuum(pair.a.settings.effective_database_url, every=3, interval=0)
+        vacuum = BindingsVacuum(url, every=3, interval=0)
         for _ in range(3):
             vacuum.replaced()
         await asyncio.sleep(0)
@@ -290,83 +402,9 @@ def test_bindings_table_is_vacuumed_every_so_many_replacements(pair: Pair) -> No
         return vacuum.runs
 
     async def vacuumed() -> bool:
-        async with await psycopg.AsyncConnection.connect(pair.dsn, autocommit=True) as conn:
-            cur = await conn.execute(
-                "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'bindings'"
-            )
-            row = await cur.fetchone()
-            return row is not None and row[0] > 0
+        async with Db(url) as db:
+            query = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'bindings'"
+            return bool((await db.rows(query))[0][0] > 0)
 
     assert asyncio.run(scenario()) == 1
     assert asyncio.run(vacuumed())
-
-
-def test_route_uses_one_round_trip_path(pair: Pair, seeded: dict[str, Any]) -> None:
-    """Over HTTP, the usual PATCH fills the process's lookup (the path is taken)."""
-    ids = [a["id"] for a in seeded["deployed"][:2]]
-    with httpx.Client(base_url=pair.b.url + "/api/v2") as raw:
-        raw.headers["Authorization"] = f"Bearer {pair.b.token()}"
-        assert patch_bindings(raw, TRIGGER, [by_id(i) for i in ids]).status_code == 200
-    assert pair.b.state.action_lookup.get(tuple(ids), ()) is not None
-
-
-def test_concurrent_patches_of_one_trigger_are_written_together(
-    pair: Pair, seeded: dict[str, Any]
-) -> None:
-    deployed = [a["id"] for a in seeded["deployed"]]
-    lists = [[by_id(deployed[i % 4]), by_id(deployed[(i + 1) % 4])] for i in range(40)]
-    limits = pair.a.state.limits
-
-    async def scenario() -> None:
-        pool = AsyncPgPool(pair.dsn, 2)
-
-        async def connections(work: Any) -> Any:
-            async with pool.connection() as conn:
-                return await work(RawSql(conn))
-
-        lookup, writer = at_once.ActionLookup(), at_once.ListWriter(connections)
-        async with await psycopg.AsyncConnection.connect(pair.dsn, autocommit=True) as conn:
-            # One first, so that the others' actions are all looked up already: they
-            # reach the writer in one turn of the loop, while nothing is being written.
-            every = [by_id(action_id) for action_id in deployed]
-            first = UpdateBindingsIn.model_validate({"bindings": every}).bindings
-            await at_once.replace_bindings(connections, lookup, writer, TRIGGER, first, limits)
-            start = await revision(conn)
-
-            async def patch(index: int) -> Any:
-                items = UpdateBindingsIn.model_validate({"bindings": lists[index]}).bindings
-                # Five of them say which revision they replace.
-                expected = start + index if index % 8 == 7 else None
-                try:
-                    return await at_once.replace_bindings(
-                        connections,
-                        lookup,
-                        writer,
-                        TRIGGER,
-                        items,
-                        limits,
-                        expected_revision=expected,
-                    )
-                except errors.PreconditionFailed as refused:
-                    return refused
-
-            results = await asyncio.gather(*(patch(i) for i in range(len(lists))))
-            written = {i: r for i, r in enumerate(results) if isinstance(r, service.Replaced)}
-            refused = [i for i, r in enumerate(results) if not isinstance(r, service.Replaced)]
-            assert all(i % 8 == 7 for i in refused)
-            revisions = sorted(r.revision for r in written.values())
-            assert revisions == list(range(start + 1, start + 1 + len(written)))
-            assert await revision(conn) == start + len(written)
-            for index, result in written.items():
-                if index % 8 == 7:
-                    assert result.revision == start + index + 1
-            # One call for each run without If-Match, one for each If-Match (and the
-            # first PATCH's own).
-            assert writer.calls == 1 + 2 * len([i for i in range(len(lists)) if i % 8 == 7]) + 1
-            last = max(written, key=lambda i: written[i].revision)
-            assert [row[1] for row in await stored(conn)] == [
-                ref["ref"]["value"] for ref in lists[last]
-            ]
-        await pool.aclose()
-
-    asyncio.run(scenario())

@@ -17,6 +17,7 @@ from actionsd.actions.service import Limits
 from actionsd.api.cache import ResponseCache
 from actionsd.auth import tokens
 from actionsd.auth.keys import KeyStore
+from actionsd.bindings import at_once
 from actionsd.bindings.at_once import ActionLookup, ListWriter
 from actionsd.config import Settings
 from actionsd.db.engine import (
@@ -113,9 +114,25 @@ class AppState:
 
     @property
     def list_writer(self) -> ListWriter:
+        """Writes checked lists of bindings (``bindings.at_once``)."""
         if self._list_writer is None:
-            self._list_writer = ListWriter(self.on_pg_writer)
+            if self.postgres:
+                swap = at_once.postgres_swap(self.on_pg_writer)
+            else:
+
+                async def swap(trigger_id: str, last: at_once.Planned, count: int) -> int:
+                    return await self.in_writer(
+                        lambda _: at_once.swap_steps(trigger_id, last, count)
+                    )
+
+            self._list_writer = ListWriter(swap)
         return self._list_writer
+
+    async def fetch(self, query: str, params: Any) -> list[dict[str, Any]]:
+        """One read statement, outside any transaction, without a thread."""
+        if self.postgres:
+            return await self.on_pg_writer(lambda sql: sql.afetch(query, params))
+        return self.fast_reader().rows(query, params)
 
     def bindings_replaced(self) -> None:
         """After each replacement of a list: PostgreSQL's table is vacuumed every so

@@ -1,16 +1,17 @@
-"""PostgreSQL: a trigger's list replaced in one round trip, and concurrent replacements
-of one list written together.
+"""A trigger's list replaced without reading under the lock, and concurrent
+replacements of one list written together.
 
-The locked path (``service.replace_bindings``) holds the trigger's row lock across two
-round trips and the server's checks in between. Here a list that refers to actions only
-(by id or name; the usual PATCH) is checked in the server against the actions as this
-process last read them (``ActionLookup``), and one call of the database function of
-migration 0007 writes it: it takes the trigger's lock, share-locks the bound actions,
-confirms that the actions counter has not moved since they were read, and swaps the
-list. The lock is held only inside the database, and every rule stays in the server.
+The locked path (``service.replace_bindings``) reads the trigger's list and the actions
+it refers to under the trigger's lock, checks, and writes. Here a list that refers to
+actions only (by id or name; the usual PATCH) is checked against the actions as this
+process last read them (``ActionLookup``); the write then only confirms, under the lock,
+that the actions counter has not moved since they were read, and swaps the list
+(``swap``). On PostgreSQL that is one call of migration 0007's function: one round
+trip, the lock held only inside the database. On SQLite it is ``swap_steps`` in the
+process's write transaction. Every rule stays in the server.
 
 ``ListWriter`` combines the PATCHes of one trigger that arrive while its last list is
-being written: one call and one commit for all of them (see its docstring).
+being written: one write and one commit for all of them (see its docstring).
 """
 
 from __future__ import annotations
@@ -24,24 +25,25 @@ from actionsd import errors
 from actionsd.actions.service import Limits
 from actionsd.bindings import service
 from actionsd.bindings.models import BindingItemIn
-from actionsd.db.raw import RawSql, record
+from actionsd.db.raw import LastBatch, RawSql, Steps, record
 from actionsd.util import now_ns
 
 T = TypeVar("T")
-# The function's answers that are not a revision.
+# A swap's answers that are not a revision.
 STALE_ACTIONS, REVISION_CHANGED, NO_TRIGGER = -1, -2, -3
 ATTEMPTS = 4  # checks against moving actions before the locked path takes over
+REPLACE = (
+    "SELECT actionsd_replace_bindings(?, ?, ?, ?, ?, ?::text[], ?::text[], ?::text[], "
+    "?::text[], ?::bigint[])"
+)
+# One statement (one snapshot): the counter, the trigger's revision, the actions.
 READ_ACTIONS = (
     "SELECT c.value AS actions_counter, t.revision AS trigger_revision, "
     + ", ".join(f"a.{column.strip()}" for column in service.ACTION_COLUMNS.split(","))
-    + " FROM counters c JOIN triggers t ON t.id = %s "
-    "LEFT JOIN actions a ON a.id = ANY (%s) OR a.name = ANY (%s) "
+    + " FROM counters c JOIN triggers t ON t.id = ? LEFT JOIN actions a ON {where} "
     "WHERE c.name = 'actions'"
 )
-REPLACE = (
-    "SELECT actionsd_replace_bindings(%s, %s, %s, %s, %s, %s::text[], %s::text[], "
-    "%s::text[], %s::text[], %s::bigint[])"
-)
+Fetch = Callable[[str, Any], Awaitable[list[dict[str, Any]]]]
 
 
 class Connections(Protocol):
@@ -94,21 +96,65 @@ class Planned:
     )
 
 
+Swap = Callable[[str, Planned, int], Awaitable[int]]
+
+
+def postgres_swap(connections: Connections) -> Swap:
+    """The swap on PostgreSQL: one call of the function (migration 0007)."""
+
+    async def swap(trigger_id: str, last: Planned, count: int) -> int:
+        params = (trigger_id, last.expected_revision, last.counter, count, last.now)
+        answer = await connections(lambda sql: sql.afetch(REPLACE, (*params, *_columns(last))))
+        return int(next(iter(answer[0].values())))
+
+    return swap
+
+
+def swap_steps(trigger_id: str, last: Planned, count: int) -> Steps[int]:
+    """The swap as steps, for a write transaction that already holds the database's
+    write lock (SQLite): what the PostgreSQL function does, statement for statement."""
+    locked, counters = yield [
+        ("SELECT revision FROM triggers WHERE id = ?", (trigger_id,)),
+        ("SELECT value FROM counters WHERE name = 'actions'", ()),
+    ]
+    if not locked:
+        return NO_TRIGGER
+    current = int(locked[0]["revision"])
+    if last.expected_revision is not None and last.expected_revision != current:
+        return REVISION_CHANGED
+    if not counters or int(counters[0]["value"]) != last.counter:
+        return STALE_ACTIONS
+    writes: list[tuple[str, Any]] = [
+        ("DELETE FROM bindings WHERE trigger_id = ?", (trigger_id,)),
+        ("UPDATE triggers SET revision = ? WHERE id = ?", (current + count, trigger_id)),
+    ]
+    if last.rows:
+        writes.append(service.insert_rows(last.rows))
+    yield LastBatch(writes)
+    return current + count
+
+
+def _columns(last: Planned) -> list[list[Any]]:
+    """The stored list as columns: binding ids, action ids, display names, secrets,
+    created_at (the function's arrays)."""
+    return [[row[i] for row in last.rows] for i in (0, 3, 4, 5, 6)]
+
+
 class ListWriter:
     """Writes this process's checked lists. While a trigger's list is being written,
-    the PATCHes of that trigger that arrive wait, and are then written by one call: one
-    commit (one WAL flush) under one lock for all of them. Each gets a revision of its
-    own, in arrival order, and the list of the last one is stored; the others' lists
-    were the trigger's for no time at all, as if each PATCH had come right after the
-    one before it (none of them depends on the list it replaces). A PATCH with If-Match,
-    or checked at another actions counter than the one before it, is written by a call
-    of its own. Without concurrent PATCHes of one trigger, each is written at once."""
+    the PATCHes of that trigger that arrive wait, and are then written by one swap: one
+    commit under one lock for all of them. Each gets a revision of its own, in arrival
+    order, and the list of the last one is stored; the others' lists were the trigger's
+    for no time at all, as if each PATCH had come right after the one before it (none
+    of them depends on the list it replaces). A PATCH with If-Match, or checked at
+    another actions counter than the one before it, gets a swap of its own. Without
+    concurrent PATCHes of one trigger, each is written at once."""
 
-    def __init__(self, connections: Connections) -> None:
-        self._connections = connections
+    def __init__(self, swap: Swap) -> None:
+        self._swap = swap
         self._waiting: dict[str, list[Planned]] = {}
         self._flushes: set[asyncio.Task[None]] = set()
-        self.calls = 0  # function calls made (for tests)
+        self.swaps = 0  # made so far (for tests)
 
     async def write(self, trigger_id: str, planned: Planned) -> int:
         waiting = self._waiting.get(trigger_id)
@@ -128,20 +174,14 @@ class ListWriter:
         del self._waiting[trigger_id]
 
     async def _write(self, trigger_id: str, group: list[Planned]) -> None:
-        last = group[-1]
-        # The stored list's columns: binding ids, action ids, display names, secrets,
-        # created_at.
-        columns = [[row[i] for row in last.rows] for i in (0, 3, 4, 5, 6)]
-        params = (trigger_id, last.expected_revision, last.counter, len(group), last.now)
-        self.calls += 1
+        self.swaps += 1
         try:
-            answer = await _fetch(self._connections, REPLACE, (*params, *columns))
-        except Exception as failed:  # every PATCH of the call answers with it
+            revision = await self._swap(trigger_id, group[-1], len(group))
+        except Exception as failed:  # every PATCH of the swap answers with it
             for planned in group:
                 if not planned.answer.done():
                     planned.answer.set_exception(failed)
             return
-        revision = int(next(iter(answer[0].values())))
         first = revision - len(group) + 1
         for offset, planned in enumerate(group):
             if not planned.answer.done():  # not given up on by its request
@@ -166,7 +206,7 @@ def _groups(batch: list[Planned]) -> list[list[Planned]]:
 
 
 async def replace_bindings(
-    connections: Connections,
+    fetch: Fetch,
     lookup: ActionLookup,
     writer: ListWriter,
     trigger_id: str,
@@ -175,9 +215,10 @@ async def replace_bindings(
     *,
     expected_revision: int | None = None,
 ) -> service.Replaced | None:
-    """``service.replace_bindings`` in one round trip, for lists that refer to actions
-    only. None when the list keeps bindings by id (their state is read under the lock)
-    or the actions kept changing under it: the caller then takes the locked path."""
+    """``service.replace_bindings`` for lists that refer to actions only, written by
+    ``writer`` (``fetch`` runs one read statement). None when the list keeps bindings
+    by id (their state is read under the lock) or the actions kept changing under it:
+    the caller then takes the locked path."""
     service.check_request(trigger_id, items, limits)
     by_id, by_name, by_binding = service.refs(items)
     if by_binding:
@@ -185,8 +226,8 @@ async def replace_bindings(
     for attempt in range(ATTEMPTS):
         cached = lookup.get(by_id, by_name) if attempt == 0 else None
         if cached is None:
-            params = (trigger_id, list(by_id), list(by_name))
-            read = await _fetch(connections, READ_ACTIONS, params)
+            where, params = service.actions_where(trigger_id, by_id, by_name, (), "a.")
+            read = await fetch(READ_ACTIONS.format(where=where), (trigger_id, *params))
             counter = int(read[0]["actions_counter"])
             # Refusals are worded from this read, in the locked path's order.
             service.check_revision(expected_revision, int(read[0]["trigger_revision"]))
@@ -206,7 +247,7 @@ async def replace_bindings(
         bound, unrendered = service.memoised(actions)
         versions: list[Any] = []
         if unrendered:
-            versions = await _fetch(connections, *service.versions_query(unrendered))
+            versions = await fetch(*service.versions_query(unrendered))
             if len(versions) != len(unrendered):
                 continue  # deleted since the actions were read
         revision = await writer.write(trigger_id, Planned(rows, counter, expected_revision, now))
@@ -216,10 +257,6 @@ async def replace_bindings(
             return service.Replaced(trigger_id, revision, rows, actions, bound, versions)
         # STALE_ACTIONS: an action changed since it was read; read again.
     return None
-
-
-async def _fetch(connections: Connections, query: str, params: Any) -> list[dict[str, Any]]:
-    return await connections(lambda sql: sql.afetch(query, params))
 
 
 def _action(row: dict[str, Any]) -> Any:

@@ -125,7 +125,7 @@ def replace_bindings(
     # it starts, so the reads after the lock see the list the PATCH we waited for left
     # (a join with the locked row would read from before the wait).
     by_id, by_name, by_binding = refs(items)
-    where, params = _actions_where(sql, trigger_id, by_id, by_name, by_binding)
+    where, params = actions_where(trigger_id, by_id, by_name, by_binding)
     locked, existing_rows, found = yield (
         [
             (f"SELECT revision FROM triggers WHERE id = ?{sql.for_update()}", (trigger_id,)),
@@ -150,15 +150,7 @@ def replace_bindings(
         ("UPDATE triggers SET revision = ? WHERE id = ?", (current_revision + 1, trigger_id)),
     ]
     if new_rows:
-        # One statement for all rows (on PostgreSQL, executemany sends one per row).
-        writes.append(
-            (
-                "INSERT INTO bindings (id, trigger_id, position, action_id, display_name, "
-                "secrets, created_at, updated_at) VALUES "
-                + ", ".join([f"({sql.marks(8)})"] * len(new_rows)),
-                tuple(value for row in new_rows for value in row),
-            )
-        )
+        writes.append(insert_rows(new_rows))
     # The deployed versions only of actions whose rendering is not memoised yet, read
     # with the writes (no round trip of their own).
     actions = [action for _, action, _ in resolved]
@@ -229,6 +221,15 @@ def rows_of(
     return new_rows
 
 
+def insert_rows(rows: list[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
+    """One statement for all the rows (on PostgreSQL, executemany sends one per row)."""
+    return (
+        "INSERT INTO bindings (id, trigger_id, position, action_id, display_name, secrets, "
+        "created_at, updated_at) VALUES " + ", ".join([f"({RawSql.marks(8)})"] * len(rows)),
+        tuple(value for row in rows for value in row),
+    )
+
+
 def memoised(actions: list[Any]) -> tuple[list[orjson.Fragment | None], tuple[str, ...]]:
     """Each action's memoised rendering (or None), and the deployed versions to read for
     the others."""
@@ -276,27 +277,27 @@ def _secrets(item: BindingItemIn, now: int) -> list[dict[str, Any]]:
     return [{"name": s.name, "value": s.value or "", "updated_at": now} for s in item.secrets or []]
 
 
-def _actions_where(
-    sql: RawSql,
+def actions_where(
     trigger_id: str,
     ids: tuple[str, ...],
     names: tuple[str, ...],
     binding_ids: tuple[str, ...],
+    alias: str = "",
 ) -> tuple[str, tuple[Any, ...]]:
     """The actions a list refers to: by id, by name, or through one of the trigger's
-    bindings."""
+    bindings (``alias``: the actions table's, with its dot)."""
     clauses: list[str] = []
     params: tuple[Any, ...] = ()
     if ids:
-        clauses.append(f"id IN ({sql.marks(len(ids))})")
+        clauses.append(f"{alias}id IN ({RawSql.marks(len(ids))})")
         params += ids
     if names:
-        clauses.append(f"name IN ({sql.marks(len(names))})")
+        clauses.append(f"{alias}name IN ({RawSql.marks(len(names))})")
         params += names
     if binding_ids:
         clauses.append(
-            "id IN (SELECT action_id FROM bindings WHERE trigger_id = ? "
-            f"AND id IN ({sql.marks(len(binding_ids))}))"
+            f"{alias}id IN (SELECT action_id FROM bindings WHERE trigger_id = ? "
+            f"AND id IN ({RawSql.marks(len(binding_ids))}))"
         )
         params += (trigger_id, *binding_ids)
     return (" OR ".join(clauses) or "1 = 0"), params

@@ -131,19 +131,19 @@ async def _replace(
 async def _replace_once(
     state: AppState, trigger_id: str, body: UpdateBindingsIn, expected: int | None
 ) -> service.Replaced:
-    if state.postgres:
-        # One round trip when the list refers to actions only (the usual PATCH).
-        replaced = await at_once.replace_bindings(
-            state.on_pg_writer,
-            state.action_lookup,
-            state.list_writer,
-            trigger_id,
-            body.bindings,
-            state.limits,
-            expected_revision=expected,
-        )
-        if replaced is not None:
-            return replaced
+    # Lists that refer to actions only (the usual PATCH): checked against the actions as
+    # last read, and concurrent ones of one trigger written together.
+    replaced = await at_once.replace_bindings(
+        state.fetch,
+        state.action_lookup,
+        state.list_writer,
+        trigger_id,
+        body.bindings,
+        state.limits,
+        expected_revision=expected,
+    )
+    if replaced is not None:
+        return replaced
 
     def write(sql: RawSql) -> Steps[service.Replaced]:
         return service.replace_bindings(

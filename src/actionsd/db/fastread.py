@@ -103,11 +103,26 @@ class FastReader:
     def revision(self, trigger_id: str) -> tuple[int, int]:
         """(the trigger's revision, the actions counter): anything derived from the
         trigger's bindings and their actions that was cached under both is current."""
+        row = self._read(self.revision_sql, (trigger_id,))[0]
+        return int(row[0] or 0), int(row[1] or 0)
+
+    def rows(self, query: str, params: Any) -> list[dict[str, Any]]:
+        """One statement's rows, keyed by column name (``?`` marks)."""
+        if not self._sqlite:
+            query = query.replace("?", "%s")
+        names: list[str] = []
+        rows = self._read(query, params, names)
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def _read(self, query: str, params: Any, names: list[str] | None = None) -> list[Any]:
         conn = self._idle.get()
         try:
             if conn is None:
                 conn = self._connect()
-            row = conn.execute(self.revision_sql, (trigger_id,)).fetchone()
+            cursor = conn.execute(query, params)
+            if names is not None:
+                names.extend(d[0] for d in cursor.description)
+            rows: list[Any] = cursor.fetchall()
         except Exception:
             if conn is not None:
                 with contextlib.suppress(Exception):
@@ -115,7 +130,7 @@ class FastReader:
             self._idle.put(None)  # reconnect next time (database restarted, etc.)
             raise
         self._idle.put(conn)
-        return int(row[0] or 0), int(row[1] or 0)
+        return rows
 
     async def aclose(self) -> None:
         """Close the idle connections (at shutdown)."""
