@@ -408,3 +408,67 @@ def test_bindings_table_is_vacuumed_every_so_many_replacements(tmp_path: Path) -
 
     assert asyncio.run(scenario()) == 1
     assert asyncio.run(vacuumed())
+
+
+def test_a_failed_swap_answers_every_patch_of_it(tmp_path: Path) -> None:
+    """A database without the schema: the swap fails for real, every PATCH waiting on it
+    gets the failure, and the next PATCH starts a swap of its own (nothing stuck)."""
+
+    def plan() -> at_once.Planned:
+        return at_once.Planned(rows=[], counter=0, expected_revision=None, now=0)
+
+    async def scenario() -> None:
+        async with Db(f"sqlite:///{tmp_path / 'empty.db'}") as db:
+            writer = db.writer()
+            five = [writer.write(TRIGGER, plan()) for _ in range(5)]
+            results = await asyncio.wait_for(asyncio.gather(*five, return_exceptions=True), 5)
+            assert all(isinstance(r, sqlite3.OperationalError) for r in results), results
+            assert writer.swaps == 1
+            with pytest.raises(sqlite3.OperationalError):
+                await asyncio.wait_for(writer.write(TRIGGER, plan()), 5)
+            assert writer.swaps == 2
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.postgres
+def test_an_interrupted_swap_fails_its_patches_cleanly(tmp_path: Path) -> None:
+    """The writer's task cancelled (shutdown) while the database is busy with the swap:
+    every waiting PATCH gets a 503, and later PATCHes are written normally."""
+    url = fresh_postgres("interrupted")
+    InProcessServer(make_settings(tmp_path, "sqlite", database_url=url)).start().stop()
+
+    async def scenario() -> None:
+        async with Db(url) as db:
+            slow = True
+
+            async def swap(trigger_id: str, last: at_once.Planned, count: int) -> int:
+                nonlocal slow
+                if slow:
+                    slow = False
+                    await db.rows("SELECT pg_sleep(30)")
+                return await at_once.postgres_swap(lambda work: work(db.sql))(
+                    trigger_id, last, count
+                )
+
+            writer = at_once.ListWriter(swap)
+            waiting = [
+                asyncio.ensure_future(writer.write(TRIGGER, at_once.Planned([], 0, None, 0)))
+                for _ in range(3)
+            ]
+            await asyncio.sleep(0.2)  # the first swap is running, the others wait
+            for task in list(writer._flushes):
+                task.cancel()
+            gathered = asyncio.gather(*waiting, return_exceptions=True)
+            results = await asyncio.wait_for(gathered, 5)  # none left waiting
+            assert all(isinstance(r, errors.ServiceUnavailable) for r in results), results
+        async with Db(url) as db:  # the cancelled statement left that connection
+            writer = at_once.ListWriter(at_once.postgres_swap(lambda work: work(db.sql)))
+            counter = int(
+                (await db.rows("SELECT value FROM counters WHERE name = 'actions'"))[0][0]
+            )
+            before = await db.revision()
+            written = await writer.write(TRIGGER, at_once.Planned([], counter, None, 0))
+            assert written == before + 1
+
+    asyncio.run(scenario())

@@ -167,20 +167,26 @@ class ListWriter:
         return await planned.answer
 
     async def _flush(self, trigger_id: str) -> None:
-        while batch := self._waiting[trigger_id]:
-            self._waiting[trigger_id] = []
-            for group in _groups(batch):
-                await self._write(trigger_id, group)
-        del self._waiting[trigger_id]
+        batch: list[Planned] = []
+        try:
+            while batch := self._waiting[trigger_id]:
+                self._waiting[trigger_id] = []
+                while batch:
+                    group = _first_group(batch)
+                    await self._write(trigger_id, group)
+                    del batch[: len(group)]
+        finally:
+            # Normally nothing is left. If this task was cancelled (shutdown), no PATCH
+            # may wait for ever, and the next one must start a flush of its own.
+            left = batch + self._waiting.pop(trigger_id, [])
+            _fail(left, errors.ServiceUnavailable("The write was interrupted; try again."))
 
     async def _write(self, trigger_id: str, group: list[Planned]) -> None:
         self.swaps += 1
         try:
             revision = await self._swap(trigger_id, group[-1], len(group))
         except Exception as failed:  # every PATCH of the swap answers with it
-            for planned in group:
-                if not planned.answer.done():
-                    planned.answer.set_exception(failed)
+            _fail(group, failed)
             return
         first = revision - len(group) + 1
         for offset, planned in enumerate(group):
@@ -188,21 +194,24 @@ class ListWriter:
                 planned.answer.set_result(first + offset if revision >= 0 else revision)
 
 
-def _groups(batch: list[Planned]) -> list[list[Planned]]:
-    """Consecutive PATCHes checked at one counter, without If-Match, go together."""
-    groups: list[list[Planned]] = []
-    for planned in batch:
-        previous = groups[-1][-1] if groups else None
-        if (
-            previous is not None
-            and planned.expected_revision is None
-            and previous.expected_revision is None
-            and previous.counter == planned.counter
-        ):
-            groups[-1].append(planned)
-        else:
-            groups.append([planned])
-    return groups
+def _fail(planned: list[Planned], failure: Exception) -> None:
+    for one in planned:
+        if not one.answer.done():
+            one.answer.set_exception(failure)
+
+
+def _first_group(batch: list[Planned]) -> list[Planned]:
+    """The PATCHes at the head of ``batch`` that go in one swap: a run checked at one
+    counter, without If-Match (or one with If-Match, alone)."""
+    head = batch[0]
+    if head.expected_revision is not None:
+        return [head]
+    size = 1
+    for planned in batch[1:]:
+        if planned.expected_revision is not None or planned.counter != head.counter:
+            break
+        size += 1
+    return batch[:size]
 
 
 async def replace_bindings(
