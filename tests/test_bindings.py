@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -307,3 +308,16 @@ def test_patch_answers_with_the_actions_as_they_are_now(api: httpx.Client) -> No
     assert redeployed["all_changes_deployed"] is True
     api.patch(f"/actions/actions/{action['id']}", json={"name": "memo-renamed"})
     assert patch_matches_get()["name"] == "memo-renamed"
+
+
+def test_a_burst_of_gets_after_a_change_renders_the_list_once(
+    server: Any, api: httpx.Client, three: list[dict[str, Any]]
+) -> None:
+    assert patch_bindings(api, "post-login", [by_id(a["id"]) for a in three]).status_code == 200
+    before = server.state.responses.renders
+    url = "/actions/triggers/post-login/bindings?per_page=7"  # a page nothing rendered yet
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda _: api.get(url), range(48)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1
+    assert server.state.responses.renders == before + 1
