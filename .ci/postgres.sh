@@ -19,8 +19,17 @@ su postgres -c "psql -q -tc \"SELECT 1 FROM pg_roles WHERE rolname='actionsd'\""
   su postgres -c "psql -q -c \"CREATE ROLE actionsd LOGIN PASSWORD 'actionsd'\"" >&2
 # The tests create one database per pytest-xdist worker.
 su postgres -c "psql -q -c \"ALTER ROLE actionsd CREATEDB\"" >&2
+# PostgreSQL's own integrity checks (amcheck), in a schema of their own so that the
+# tests' resets of the public schema leave them, in every database made from template1
+# from now on; the crash test runs them after each SIGKILL.
+amcheck="CREATE SCHEMA IF NOT EXISTS amcheck;
+CREATE EXTENSION IF NOT EXISTS amcheck SCHEMA amcheck;
+GRANT USAGE ON SCHEMA amcheck TO actionsd;
+GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA amcheck TO actionsd;"
+su postgres -c "psql -q -d template1" <<<"$amcheck" >&2
 for db in actionsd_test; do
   su postgres -c "psql -q -tc \"SELECT 1 FROM pg_database WHERE datname='$db'\"" | grep -q 1 ||
     su postgres -c "psql -q -c \"CREATE DATABASE $db OWNER actionsd\"" >&2
+  su postgres -c "psql -q -d $db" <<<"$amcheck" >&2
 done
 echo "postgresql://actionsd:actionsd@127.0.0.1:5432/actionsd_test"

@@ -146,6 +146,47 @@ def check_invariants(url: str) -> None:
     engine.dispose()
 
 
+def postgres_integrity_check(url: str) -> None:
+    """PostgreSQL's own checks (amcheck, installed by .ci/postgres.sh): every table's
+    pages and tuples, and every B-tree index against its table (each heap tuple
+    indexed)."""
+    engine = sa.create_engine(Settings(database_url=url).effective_database_url)
+    with engine.connect() as conn:
+        present = conn.exec_driver_sql(
+            "SELECT 1 FROM pg_proc WHERE proname = 'verify_heapam' "
+            "AND pronamespace = 'amcheck'::regnamespace"
+        ).first()
+        assert present, "amcheck is missing from the test database: run .ci/postgres.sh"
+        tables = (
+            conn.exec_driver_sql(
+                "SELECT c.oid::regclass::text FROM pg_class c "
+                "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'r'"
+            )
+            .scalars()
+            .all()
+        )
+        assert "bindings" in tables
+        for table in tables:
+            damage = conn.exec_driver_sql(
+                f"SELECT * FROM amcheck.verify_heapam('{table}'::regclass)"
+            ).all()
+            assert damage == [], f"{table}: {damage}"
+        indexes = (
+            conn.exec_driver_sql(
+                "SELECT c.oid FROM pg_class c JOIN pg_am am ON am.oid = c.relam "
+                "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind = 'i' "
+                "AND am.amname = 'btree'"
+            )
+            .scalars()
+            .all()
+        )
+        assert indexes
+        for index in indexes:
+            # Raises on any inconsistency; heapallindexed: every heap tuple is indexed.
+            conn.exec_driver_sql(f"SELECT amcheck.bt_index_check({index}, true)")
+    engine.dispose()
+
+
 def verify_survivors(db_url: str, acked: dict[str, Any]) -> None:
     """Every acknowledged create exists; the list is one that was submitted whole, and the
     trigger's revision is at least the highest one an acknowledged PATCH reported (acks
@@ -205,6 +246,8 @@ def test_sigkill_during_writes_loses_nothing_acknowledged(tmp_path: Path, backen
             with sqlite3.connect(data_dir / "actionsd.db") as db:
                 assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
                 assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+        else:
+            postgres_integrity_check(db_url)
     # And the server starts again on what the last kill left.
     server = CliServer(data_dir, database_url=url, extra=EXTRA).start()
     try:
