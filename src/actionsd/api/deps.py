@@ -54,7 +54,8 @@ class AppState:
     verified: tokens.VerifiedCache = field(default_factory=tokens.VerifiedCache)
     responses: ResponseCache = field(default_factory=ResponseCache)
     reader: FastReader | None = None
-    # PostgreSQL's one-round-trip PATCH: the actions PATCHes referred to, the writer.
+    # The usual PATCH's path (bindings.at_once): the actions PATCHes referred to, and
+    # the writer of their lists.
     action_lookup: ActionLookup = field(default_factory=ActionLookup)
     _list_writer: ListWriter | None = None
     _loop_writer: LoopWriter | None = None

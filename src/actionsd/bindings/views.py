@@ -123,12 +123,12 @@ async def _replace(
     state: AppState, trigger_id: str, body: UpdateBindingsIn, if_match: str | None
 ) -> service.Replaced:
     expected = _parse_if_match(if_match)
-    replaced = await _replace_once(state, trigger_id, body, expected)
+    replaced = await _write_list(state, trigger_id, body, expected)
     state.bindings_replaced()
     return replaced
 
 
-async def _replace_once(
+async def _write_list(
     state: AppState, trigger_id: str, body: UpdateBindingsIn, expected: int | None
 ) -> service.Replaced:
     # Lists that refer to actions only (the usual PATCH): checked against the actions as

@@ -103,25 +103,24 @@ class FastReader:
     def revision(self, trigger_id: str) -> tuple[int, int]:
         """(the trigger's revision, the actions counter): anything derived from the
         trigger's bindings and their actions that was cached under both is current."""
-        row = self._read(self.revision_sql, (trigger_id,))[0]
+        row = self._read(self.revision_sql, (trigger_id,))[1][0]
         return int(row[0] or 0), int(row[1] or 0)
 
     def rows(self, query: str, params: Any) -> list[dict[str, Any]]:
         """One statement's rows, keyed by column name (``?`` marks)."""
         if not self._sqlite:
             query = query.replace("?", "%s")
-        names: list[str] = []
-        rows = self._read(query, params, names)
+        names, rows = self._read(query, params)
         return [dict(zip(names, row, strict=True)) for row in rows]
 
-    def _read(self, query: str, params: Any, names: list[str] | None = None) -> list[Any]:
+    def _read(self, query: str, params: Any) -> tuple[list[str], list[Any]]:
+        """A statement's column names and rows, on a connection of the pool."""
         conn = self._idle.get()
         try:
             if conn is None:
                 conn = self._connect()
             cursor = conn.execute(query, params)
-            if names is not None:
-                names.extend(d[0] for d in cursor.description)
+            names = [d[0] for d in cursor.description or ()]
             rows: list[Any] = cursor.fetchall()
         except Exception:
             if conn is not None:
@@ -130,7 +129,7 @@ class FastReader:
             self._idle.put(None)  # reconnect next time (database restarted, etc.)
             raise
         self._idle.put(conn)
-        return rows
+        return names, rows
 
     async def aclose(self) -> None:
         """Close the idle connections (at shutdown)."""
