@@ -124,13 +124,7 @@ def swap_steps(trigger_id: str, last: Planned, count: int) -> Steps[int]:
         return REVISION_CHANGED
     if not counters or int(counters[0]["value"]) != last.counter:
         return STALE_ACTIONS
-    writes: list[tuple[str, Any]] = [
-        ("DELETE FROM bindings WHERE trigger_id = ?", (trigger_id,)),
-        ("UPDATE triggers SET revision = ? WHERE id = ?", (current + count, trigger_id)),
-    ]
-    if last.rows:
-        writes.append(service.insert_rows(last.rows))
-    yield LastBatch(writes)
+    yield LastBatch(service.list_writes(trigger_id, current + count, last.rows))
     return current + count
 
 

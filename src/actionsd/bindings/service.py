@@ -19,7 +19,7 @@ from actionsd import errors
 from actionsd.actions import render
 from actionsd.actions.service import Limits, actions_counter, deployed_versions
 from actionsd.bindings.models import BindingItemIn
-from actionsd.db.raw import LastBatch, RawSql, Steps, encode, record
+from actionsd.db.raw import Batch, LastBatch, RawSql, Steps, encode, record
 from actionsd.db.schema import actions, bindings, triggers
 from actionsd.triggers import catalog
 from actionsd.util import envelope, fmt_ts, new_id, now_ns
@@ -145,12 +145,7 @@ def replace_bindings(
     resolved = resolve(trigger_id, items, existing, [record(r) for r in found])
     now = now_ns()
     new_rows = rows_of(trigger_id, resolved, now)
-    writes: list[tuple[str, Any]] = [
-        ("DELETE FROM bindings WHERE trigger_id = ?", (trigger_id,)),
-        ("UPDATE triggers SET revision = ? WHERE id = ?", (current_revision + 1, trigger_id)),
-    ]
-    if new_rows:
-        writes.append(insert_rows(new_rows))
+    writes = list_writes(trigger_id, current_revision + 1, new_rows)
     # The deployed versions only of actions whose rendering is not memoised yet, read
     # with the writes (no round trip of their own).
     actions = [action for _, action, _ in resolved]
@@ -221,13 +216,24 @@ def rows_of(
     return new_rows
 
 
-def insert_rows(rows: list[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
-    """One statement for all the rows (on PostgreSQL, executemany sends one per row)."""
-    return (
-        "INSERT INTO bindings (id, trigger_id, position, action_id, display_name, secrets, "
-        "created_at, updated_at) VALUES " + ", ".join([f"({RawSql.marks(8)})"] * len(rows)),
-        tuple(value for row in rows for value in row),
-    )
+def list_writes(trigger_id: str, revision: int, rows: list[tuple[Any, ...]]) -> Batch:
+    """The statements that make ``rows`` the trigger's list at ``revision`` (under its
+    lock): the old list out, the new one in, one INSERT for all its rows (on
+    PostgreSQL, executemany sends one per row)."""
+    writes: Batch = [
+        ("DELETE FROM bindings WHERE trigger_id = ?", (trigger_id,)),
+        ("UPDATE triggers SET revision = ? WHERE id = ?", (revision, trigger_id)),
+    ]
+    if rows:
+        writes.append(
+            (
+                "INSERT INTO bindings (id, trigger_id, position, action_id, display_name, "
+                "secrets, created_at, updated_at) VALUES "
+                + ", ".join([f"({RawSql.marks(8)})"] * len(rows)),
+                tuple(value for row in rows for value in row),
+            )
+        )
+    return writes
 
 
 def memoised(actions: list[Any]) -> tuple[list[orjson.Fragment | None], tuple[str, ...]]:
