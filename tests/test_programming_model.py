@@ -19,23 +19,9 @@ import pytest
 
 from actionsd.triggers.events import sample
 from tests.helpers import create_action, wait_status
+from tests.runtime_helpers import HANDLERS as HANDLER
 from tests.runtime_helpers import VERSIONS, bind, fire, root
 
-HANDLER = {
-    "post-login": "onExecutePostLogin",
-    "credentials-exchange": "onExecuteCredentialsExchange",
-    "pre-user-registration": "onExecutePreUserRegistration",
-    "post-user-registration": "onExecutePostUserRegistration",
-    "post-change-password": "onExecutePostChangePassword",
-    "send-phone-message": "onExecuteSendPhoneMessage",
-    "password-reset-post-challenge": "onExecutePostChallenge",
-    "custom-email-provider": "onExecuteCustomEmailProvider",
-    "custom-phone-provider": "onExecuteCustomPhoneProvider",
-    "custom-token-exchange": "onExecuteCustomTokenExchange",
-    "event-stream": "onExecuteEventStream",
-    "password-hash-migration": "onExecutePasswordHashMigration",
-    "mcp-tool": "onExecuteMcpTool",
-}
 ENTITY_BOUND = ("custom-token-exchange", "event-stream", "password-hash-migration", "mcp-tool")
 ALL_VERSIONS = {**VERSIONS, **dict.fromkeys(ENTITY_BOUND, "v1")}
 
