@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import Provider from 'oidc-provider';
 
 import { actionsdFromEnv } from './lib/actionsd.js';
-import { LoginFlow } from './lib/login.js';
+import { LoginFlow, Outcomes } from './lib/login.js';
 import { UserStore, TEST_USER } from './lib/users.js';
 import { DemoApp, DEMO_CLIENT } from './lib/demo_app.js';
 
@@ -39,20 +39,22 @@ function secrets() {
 
 const users = new UserStore(join(dataDir, 'users.json'));
 users.ensure(TEST_USER);
-// What each login's flow decided, by grant id, for the token endpoint to apply.
-const outcomes = new Map();
+const outcomes = new Outcomes(GRANT_TTL_S * 1000);
 const { jwks, cookieKeys } = secrets();
 const redirectUris = [`${issuer}/app/callback`, ...(env.OIDC_REDIRECT_URIS || '').split(',').filter(Boolean)];
+
+const claims = {
+  openid: ['sub', ...customClaims],
+  email: ['email', 'email_verified'],
+  profile: ['name', 'given_name', 'family_name', 'nickname', 'updated_at'],
+};
+const oidcScopes = new Set([...Object.keys(claims), 'offline_access']);
 
 const provider = new Provider(issuer, {
   clients: [{ ...DEMO_CLIENT, redirect_uris: redirectUris }],
   jwks,
   cookies: { keys: cookieKeys },
-  claims: {
-    openid: ['sub', ...customClaims],
-    email: ['email', 'email_verified'],
-    profile: ['name', 'given_name', 'family_name', 'nickname', 'updated_at'],
-  },
+  claims,
   // Custom claims are issued under the `openid` scope; without this the code flow would
   // keep every scope-bound claim for /userinfo and out of the ID token.
   conformIdTokenClaims: false,
@@ -116,7 +118,7 @@ provider.on('server_error', (ctx, err) => log(`server error: ${err.stack}`));
 for (const customClaim of customClaims) log(`ID tokens may carry ${customClaim}`);
 
 const actionsd = actionsdFromEnv(env);
-const login = new LoginFlow({ provider, users, actionsd, outcomes, apiIdentifier, log: (l) => log(l) });
+const login = new LoginFlow({ provider, users, actionsd, outcomes, apiIdentifier, oidcScopes, log });
 const demo = new DemoApp({ issuer, redirectUri: `${issuer}/app/callback`, scope: `openid profile email ${apiScopes[0]}` });
 const callback = provider.callback();
 

@@ -29,9 +29,27 @@ function redirect(res, location, status = 302) {
   res.end();
 }
 
+// What each login's flow decided, by grant id, until the grant expires.
+export class Outcomes {
+  constructor(ttlMs) {
+    this.ttlMs = ttlMs;
+    this.entries = new Map();
+  }
+
+  set(grantId, outcome) {
+    const now = Date.now();
+    for (const [id, entry] of this.entries) if (entry.expiresAt < now) this.entries.delete(id);
+    this.entries.set(grantId, { ...outcome, expiresAt: now + this.ttlMs });
+  }
+
+  get(grantId) {
+    return this.entries.get(grantId);
+  }
+}
+
 export class LoginFlow {
-  constructor({ provider, users, actionsd, outcomes, apiIdentifier, log }) {
-    Object.assign(this, { provider, users, actionsd, outcomes, apiIdentifier, log });
+  constructor({ provider, users, actionsd, outcomes, apiIdentifier, oidcScopes, log }) {
+    Object.assign(this, { provider, users, actionsd, outcomes, apiIdentifier, oidcScopes, log });
     this.redirects = new Map(); // state -> { uid, executionId, url, expiresAt }
   }
 
@@ -132,14 +150,17 @@ export class LoginFlow {
     const { params } = details;
     const at = outcome.accessToken || {};
     const removed = new Set(at.removed_scopes || []);
-    const requested = String(params.scope || '').split(' ').filter(Boolean);
+    const requested = String(params.scope || '').split(' ').filter((s) => s && !removed.has(s));
+    const isOidc = (s) => this.oidcScopes.has(s);
     const grant = new this.provider.Grant({ accountId, clientId: params.client_id });
-    grant.addOIDCScope(requested.filter((s) => !removed.has(s)).join(' '));
-    if (removed.size) grant.rejectOIDCScope([...removed].join(' '));
+    grant.addOIDCScope(requested.filter(isOidc).join(' '));
     const resource = params.resource || this.apiIdentifier;
-    const kept = [...requested.filter((s) => !removed.has(s)), ...(at.added_scopes || [])];
-    grant.addResourceScope(resource, kept.join(' '));
-    if (removed.size) grant.rejectResourceScope(resource, [...removed].join(' '));
+    grant.addResourceScope(resource, [...requested.filter((s) => !isOidc(s)), ...(at.added_scopes || [])].join(' '));
+    // Rejected, not just left out, so that the consent prompt counts them as answered.
+    if (removed.size) {
+      grant.rejectOIDCScope([...removed].filter(isOidc).join(' '));
+      grant.rejectResourceScope(resource, [...removed].filter((s) => !isOidc(s)).join(' '));
+    }
     const grantId = await grant.save();
     this.outcomes.set(grantId, {
       idTokenClaims: outcome.idToken?.claims || {},
