@@ -76,3 +76,11 @@ demo: $(VENV)/.installed $(UI_BUILT) examples/oidc-provider/node_modules/.instal
 test: examples/oidc-provider/node_modules/.installed
 
 .PHONY: demo
+
+# The Python recipe (examples/python-idp) is held to the same lint as the package.
+lint: lint-examples
+lint-examples: $(VENV)/.installed
+	$(VENV)/bin/ruff check examples
+	$(VENV)/bin/mypy --strict examples/python-idp/idp.py
+
+.PHONY: lint-examples

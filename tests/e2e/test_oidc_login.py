@@ -418,9 +418,7 @@ def test_redirect_and_continue(
     assert "no sign-in waiting" in replay.text
 
 
-def test_demo_app_shows_the_tokens(
-    api: httpx.Client, provider: Provider, browser: Browser
-) -> None:
+def test_demo_app_shows_the_tokens(api: httpx.Client, provider: Provider, browser: Browser) -> None:
     roles = action(
         api,
         "oidc-roles",
