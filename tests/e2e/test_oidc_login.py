@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import ssl
 import subprocess
 import threading
 import time
@@ -165,12 +164,7 @@ def actionsd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliServer]:
 
 @pytest.fixture(scope="module")
 def api(actionsd: CliServer) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=f"https://{actionsd.domain}/api/v2",
-        verify=ssl.create_default_context(cafile=str(actionsd.ca_file)),
-        headers={"authorization": f"Bearer {actionsd.token()}"},
-        timeout=30,
-    ) as client:
+    with actionsd.https_client("/api/v2") as client:
         yield client
 
 
@@ -216,6 +210,13 @@ def action(api: httpx.Client, name: str, body: str, on_continue: str = "") -> st
     return str(made["id"])
 
 
+def flow(api: httpx.Client, *steps: tuple[str, ...]) -> list[str]:
+    """Deploy one action per (name, body[, on_continue]) and bind them in that order."""
+    ids = [action(api, *step) for step in steps]
+    bind(api, *ids)
+    return ids
+
+
 def bind(api: httpx.Client, *action_ids: str) -> None:
     response = patch_bindings(api, "post-login", [by_id(a) for a in action_ids])
     assert response.status_code == 200, response.text
@@ -242,9 +243,11 @@ def executions_after(api: httpx.Client, before: int) -> int:
 class Login:
     """One sign-in in a fresh browser context (no session), through the login page."""
 
-    def __init__(self, browser: Browser, provider: Provider, site: Site, scope: str) -> None:
+    def __init__(
+        self, browser: Browser, provider: Provider, site: Site, scope: str, width: int = 1000
+    ) -> None:
         self.provider, self.site = provider, site
-        self.context = browser.new_context(viewport={"width": 1000, "height": 760})
+        self.context = browser.new_context(viewport={"width": width, "height": 760})
         self.context.set_default_timeout(20_000)
         self.page = self.context.new_page()
         self.state = os.urandom(8).hex()
@@ -312,26 +315,26 @@ def custom(claims: dict[str, Any]) -> dict[str, Any]:
 def test_login_runs_the_bound_actions_in_order(
     api: httpx.Client, provider: Provider, site: Site, browser: Browser
 ) -> None:
-    first = action(
+    first, second = flow(
         api,
-        "oidc-first",
-        f"api.idToken.setCustomClaim('{NS}color', 'blue');"
-        f"api.idToken.setCustomClaim('{NS}first', event.client.client_id);"
-        f"api.accessToken.setCustomClaim('{NS}tier', 'gold');"
-        # What the previous login stored is in this login's event.user.
-        f"api.idToken.setCustomClaim('{NS}seen', event.user.app_metadata.logins_seen || 0);"
-        "api.user.setAppMetadata('logins_seen', (event.user.app_metadata.logins_seen || 0) + 1);"
-        "api.user.setUserMetadata('theme', 'dark');"
-        "api.accessToken.addScope('reports:export');"
-        "api.accessToken.removeScope('write:messages');",
+        (
+            "oidc-first",
+            f"api.idToken.setCustomClaim('{NS}color', 'blue');"
+            f"api.idToken.setCustomClaim('{NS}first', event.client.client_id);"
+            f"api.accessToken.setCustomClaim('{NS}tier', 'gold');"
+            # What the previous login stored is in this login's event.user.
+            f"api.idToken.setCustomClaim('{NS}seen', event.user.app_metadata.logins_seen || 0);"
+            "api.user.setAppMetadata('logins_seen', (event.user.app_metadata.logins_seen || 0) + 1);"
+            "api.user.setUserMetadata('theme', 'dark');"
+            "api.accessToken.addScope('reports:export');"
+            "api.accessToken.removeScope('write:messages');",
+        ),
+        (
+            "oidc-second",
+            f"api.idToken.setCustomClaim('{NS}color', 'green');"
+            f"api.idToken.setCustomClaim('{NS}second', event.user.email + ' via ' + event.connection.name);",
+        ),
     )
-    second = action(
-        api,
-        "oidc-second",
-        f"api.idToken.setCustomClaim('{NS}color', 'green');"
-        f"api.idToken.setCustomClaim('{NS}second', event.user.email + ' via ' + event.connection.name);",
-    )
-    bind(api, first, second)
     scope = "openid profile email read:messages write:messages"
 
     before = execution_count(api)
@@ -369,16 +372,17 @@ def test_login_runs_the_bound_actions_in_order(
 def test_deny_refuses_the_login(
     api: httpx.Client, provider: Provider, site: Site, browser: Browser
 ) -> None:
-    allow = action(api, "oidc-allow", f"api.idToken.setCustomClaim('{NS}color', 'red');")
-    deny = action(
+    flow(
         api,
-        "oidc-deny",
-        "if (event.user.email === 'jane@example.com') api.access.deny('Jane is on leave');",
+        ("oidc-allow", f"api.idToken.setCustomClaim('{NS}color', 'red');"),
+        (
+            "oidc-deny",
+            "if (event.user.email === '" + EMAIL + "') api.access.deny('Jane is on leave');",
+        ),
+        ("oidc-never", "api.user.setAppMetadata('reached', true);"),
     )
-    never = action(api, "oidc-never", "api.user.setAppMetadata('reached', true);")
-    bind(api, allow, deny, never)
-    login = Login(browser, provider, site, "openid email")
-    login.sign_in()
+    login = Login(browser, provider, site, "openid email", width=390)  # a phone
+    login.sign_in(screenshot="login-page-phone")
     answer = login.answer()
     shot(login.page, "denied-at-the-app")
     login.context.close()
@@ -392,15 +396,16 @@ def test_deny_refuses_the_login(
 def test_redirect_and_continue(
     api: httpx.Client, provider: Provider, site: Site, browser: Browser
 ) -> None:
-    before = action(api, "oidc-before", f"api.idToken.setCustomClaim('{NS}first', 'before');")
-    step = action(
+    flow(
         api,
-        "oidc-step",
-        f"api.redirect.sendUserTo('{site.url}/step');",
-        on_continue=f"api.idToken.setCustomClaim('{NS}answer', event.request.query.answer);",
+        ("oidc-before", f"api.idToken.setCustomClaim('{NS}first', 'before');"),
+        (
+            "oidc-step",
+            f"api.redirect.sendUserTo('{site.url}/step');",
+            f"api.idToken.setCustomClaim('{NS}answer', event.request.query.answer);",
+        ),
+        ("oidc-after", f"api.idToken.setCustomClaim('{NS}second', 'after');"),
     )
-    after = action(api, "oidc-after", f"api.idToken.setCustomClaim('{NS}second', 'after');")
-    bind(api, before, step, after)
     count = execution_count(api)
     login = Login(browser, provider, site, "openid")
     login.sign_in()
@@ -419,12 +424,13 @@ def test_redirect_and_continue(
 
 
 def test_demo_app_shows_the_tokens(api: httpx.Client, provider: Provider, browser: Browser) -> None:
-    roles = action(
+    flow(
         api,
-        "oidc-roles",
-        f"api.idToken.setCustomClaim('{NS}color', event.authorization.roles.join(','));",
+        (
+            "oidc-roles",
+            f"api.idToken.setCustomClaim('{NS}color', event.authorization.roles.join(','));",
+        ),
     )
-    bind(api, roles)
     context = browser.new_context(viewport={"width": 1000, "height": 900})
     page = context.new_page()
     page.goto(provider.url + "/app")
