@@ -81,7 +81,7 @@ function makeApi(trigger, state, action, spec) {
       const record_ = { value, expires_at };
       cacheFor()[key] = record_;
       (state.cacheWrites = state.cacheWrites || []).push({ action_id: spec.action_id, key, value, expires_at });
-      record('cache.set', [key]);
+      record('cache.set', [key, value, options]);
       return { type: 'success', record: record_ };
     },
     delete(key) {
