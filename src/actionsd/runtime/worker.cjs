@@ -179,6 +179,12 @@ async function runFlow(req) {
         if (err.recycle) recycle = true;
         throw err;
       }
+      if (Deno.memoryUsage().rss > RSS_LIMIT) {
+        // The whole process counts (ArrayBuffers too): the action that crossed the limit fails.
+        drop(spec.version_id);
+        recycle = true;
+        throw new Error('The action exceeded its memory limit');
+      }
       result.logs = String(reply.logs || '');
       if (result.logs.length > LOG_LIMIT + 64) result.logs = result.logs.slice(0, LOG_LIMIT) + '[log output truncated]\n';
       try {
