@@ -1,7 +1,7 @@
 """Runtime benchmark: a post-login flow of three trivial actions, through the Python API
 and over HTTP, against a bare JSON round trip to a warm worker measured in the same run.
 
-    .venv/bin/python benchmarks/runtime.py [--engines deno node] [--flows 3000]
+    .venv/bin/python benchmarks/runtime.py [--flows 3000]
 
 Figures are printed as ratios to the bare round trip of the same engine (this machine
 is noisy; compare ratios, not absolute numbers). Nothing here is asserted.
@@ -82,16 +82,14 @@ def bind_three(base: str, token: str) -> None:
 
 def bench_engine(engine: str, flows: int, workers: int) -> dict[str, float]:
     data_dir = Path(tempfile.mkdtemp(prefix=f"bench-{engine}-"))
-    proc, base, token = serve(data_dir, "", 1, runtime_engine=engine, runtime_workers=str(workers))
+    proc, base, token = serve(data_dir, "", 1, runtime_workers=str(workers))
     results: dict[str, float] = {}
     try:
         bind_three(base, token)
-        settings = Settings(
-            data_dir=data_dir, runtime_engine=engine, runtime_workers=workers, tls=False
-        )
+        settings = Settings(data_dir=data_dir, runtime_workers=workers, tls=False)
 
         # Baseline: a bare JSON round trip to a warm worker.
-        sandbox = Sandbox(engine, (), True, 128, data_dir / "deno")
+        sandbox = Sandbox((), "internet", 128, 1024, 32, data_dir / "deno")
         worker = Worker(sandbox)
         timed(lambda: worker.call({"type": "ping"}, 5), 500)
         bare = timed(lambda: worker.call({"type": "ping"}, 5), flows)
@@ -140,7 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--engines", nargs="+", default=["deno", "node"])
+    parser.add_argument("--engines", nargs="+", default=["deno"])
     parser.add_argument("--flows", type=int, default=3000)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()

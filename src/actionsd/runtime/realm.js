@@ -4,6 +4,7 @@
 // Module scope persists across executions; what one execution starts ends with it.
 import { createRequire } from 'node:module';
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { setImmediate as tick } from 'node:timers';
 
 const LOG_LIMIT = 64 * 1024;
 const refuse = (name) => function refused() { throw new Error(`${name} is not allowed in actions`); };
@@ -183,7 +184,7 @@ async function run(msg) {
       const api = triggers.makeApi(msg.trigger, state, action, msg.spec);
       await handler(event, api);
       // A rejection nobody awaited still fails the action that caused it.
-      await new Promise((resolve) => setTimeout(resolve, 0));
+      await new Promise((resolve) => tick(resolve));
     });
     if (action.failure) throw action.failure;
   } catch (err) {

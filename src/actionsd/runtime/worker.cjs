@@ -24,6 +24,7 @@ const LOG_LIMIT = 64 * 1024;
 // Per execution of one action (docs/runtime.md, "Limits").
 const MAX_COMMANDS = 256;
 const OUTCOME_LIMIT = 32 * 1024;
+const MEMORY_EXCEEDED = 'The action exceeded its memory limit';
 const NO_REPLAY = new Set(['redirect.encodeToken', 'redirect.validateToken']);
 const realmUrl = URL.createObjectURL(new Blob([realmSource], { type: 'application/javascript' }));
 
@@ -64,17 +65,23 @@ class Realm {
     msg.id = `${++this.seq}`;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(Object.assign(new Error('Script execution time exceeded'), { kill: true })), ms);
-      const memory = setInterval(() => {
-        if (Deno.memoryUsage().rss > RSS_LIMIT) reject(Object.assign(new Error('The action exceeded its memory limit'), { kill: true, recycle: true }));
-      }, 20);
-      const done = (fn) => (value) => { clearTimeout(timer); clearInterval(memory); this.pending = null; fn(value); };
+      const done = (fn) => (value) => { clearTimeout(timer); this.pending = null; running = null; fn(value); };
       this.pending = { id: msg.id, resolve: done(resolve), reject: done(reject) };
+      running = this;
       this.worker.postMessage(msg);
     });
   }
 
   terminate() { this.worker.terminate(); }
 }
+
+// While an action runs, the process's memory (ArrayBuffers included) is watched.
+let running = null;
+setInterval(() => {
+  if (running && Deno.memoryUsage().rss > RSS_LIMIT) {
+    running.fail(Object.assign(new Error(MEMORY_EXCEEDED), { kill: true, recycle: true }));
+  }
+}, 20);
 
 function realmFor(spec) {
   let realm = realms.get(spec.version_id);
@@ -105,6 +112,7 @@ function errorJson(err) {
 }
 
 const clone = (value) => (value === undefined ? undefined : JSON.parse(JSON.stringify(value)));
+const commandsIn = (reply) => Array.isArray(reply.commands) && reply.commands.length > 0;
 const sizeOf = (value) => (value === undefined ? 0 : JSON.stringify(value).length);
 
 // Replays one action's recorded commands against this realm's api over the real state.
@@ -163,7 +171,6 @@ async function runFlow(req) {
     const fullSpec = { ...spec, module_specs: (spec.module_ids || []).map((id) => modules.get(id)).filter(Boolean) };
     try {
       const realm = realmFor(fullSpec);
-      const before = { outcome: clone(state.outcome), user: clone(state.event.user), writes: (state.cacheWrites || []).length };
       let reply;
       try {
         reply = await realm.run({
@@ -179,22 +186,19 @@ async function runFlow(req) {
         if (err.recycle) recycle = true;
         throw err;
       }
-      if (Deno.memoryUsage().rss > RSS_LIMIT) {
-        // The whole process counts (ArrayBuffers too): the action that crossed the limit fails.
-        drop(spec.version_id);
-        recycle = true;
-        throw new Error('The action exceeded its memory limit');
-      }
       result.logs = String(reply.logs || '');
       if (result.logs.length > LOG_LIMIT + 64) result.logs = result.logs.slice(0, LOG_LIMIT) + '[log output truncated]\n';
+      const before = commandsIn(reply) && { outcome: clone(state.outcome), user: clone(state.event.user), writes: (state.cacheWrites || []).length };
       try {
         result.commands = replay(req.trigger, state, spec, reply.commands);
-        if (sizeOf(state.outcome) > OUTCOME_LIMIT) throw new Error(`The flow's outcome exceeds ${OUTCOME_LIMIT / 1024} kB`);
+        if (before && sizeOf(state.outcome) > OUTCOME_LIMIT) throw new Error(`The flow's outcome exceeds ${OUTCOME_LIMIT / 1024} kB`);
       } catch (err) {
         // An action's commands apply in full or not at all.
-        state.outcome = before.outcome;
-        if (before.user === undefined) delete state.event.user; else state.event.user = before.user;
-        if (state.cacheWrites) state.cacheWrites.length = before.writes;
+        if (before) {
+          state.outcome = before.outcome;
+          if (before.user === undefined) delete state.event.user; else state.event.user = before.user;
+          if (state.cacheWrites) state.cacheWrites.length = before.writes;
+        }
         result.commands = [];
         throw err;
       }
@@ -209,7 +213,12 @@ async function runFlow(req) {
     if (state.outcome.denied) break;
     if (state.outcome.redirect) { suspended = index; break; }
   }
-  if (Deno.memoryUsage().rss > RSS_LIMIT) recycle = true;
+  if (!recycle && Deno.memoryUsage().rss > RSS_LIMIT) {
+    // Crossed the limit without being caught in the act: the flow's last action fails.
+    recycle = true;
+    const last = results[results.length - 1];
+    if (last && !last.error) { last.error = errorJson(new Error(MEMORY_EXCEEDED)); drop(last.version_id); }
+  }
   return {
     results, outcome: state.outcome, event: state.event, cache_writes: state.cacheWrites || [],
     suspended_at: suspended, duration_ms: Date.now() - started, recycle,
