@@ -143,9 +143,7 @@ def test_a_draft_cannot_drop_another_actions_deny(api: httpx.Client) -> None:
 
 
 def test_a_draft_cannot_pollute_other_actions_prototypes(api: httpx.Client) -> None:
-    polluter = draft(
-        api, "Object.prototype.isAdmin = true; Array.prototype.includes = () => true;"
-    )
+    polluter = draft(api, "Object.prototype.isAdmin = true; Array.prototype.includes = () => true;")
     test_run(api, polluter, {})
     bind(
         api,
@@ -379,7 +377,21 @@ def spellings(port: int) -> tuple[list[str], list[list[Any]]]:
     this machine's own interface addresses."""
     hosts = ["127.0.0.1", "localhost", "vm", "0.0.0.0", "::1", "::ffff:127.0.0.1", "127.0.0.2"]
     hosts += own_addresses()
-    urls = [f"http://{h}:{port}/.well-known/jwks.json" for h in ("127.0.0.1", "localhost", "vm", "0.0.0.0", "127.1", "2130706433", "0x7f000001", "[::1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]")]
+    urls = [
+        f"http://{h}:{port}/.well-known/jwks.json"
+        for h in (
+            "127.0.0.1",
+            "localhost",
+            "vm",
+            "0.0.0.0",
+            "127.1",
+            "2130706433",
+            "0x7f000001",
+            "[::1]",
+            "[::ffff:127.0.0.1]",
+            "[::ffff:7f00:1]",
+        )
+    ]
     urls += [f"http://{h if ':' not in h else '[' + h + ']'}:{port}/" for h in own_addresses()]
     resolvable = [h for h in hosts if h != "vm" or _resolves("vm")]
     return urls, [[h, port] for h in resolvable]
@@ -427,9 +439,7 @@ def test_default_network_reaches_other_hosts(api: httpx.Client, pong: int) -> No
     assert outcome["https://x/c"] == {f"fetch http://127.0.0.1:{pong}/": "reached 200"}
 
 
-def test_public_network_setting_refuses_every_non_public_address(
-    tmp_path: Path, pong: int
-) -> None:
+def test_public_network_setting_refuses_every_non_public_address(tmp_path: Path, pong: int) -> None:
     server = start(tmp_path, "sqlite", ACTIONSD_RUNTIME_NETWORK="public")
     try:
         with client(server) as api:
@@ -502,7 +512,7 @@ def test_dynamic_import_and_remote_code_are_refused(api: httpx.Client) -> None:
 
 def test_syntax_errors_fail_at_run_time_in_band(api: httpx.Client) -> None:
     action_id = draft(api, "api.idToken.setCustomClaim('x', 1);")
-    broken = "exports.onExecutePostLogin = async (event, api) => {\n\tconsole.log(event)\n};\"\n"
+    broken = 'exports.onExecutePostLogin = async (event, api) => {\n\tconsole.log(event)\n};"\n'
     api.patch(f"/actions/actions/{action_id}", json={"code": broken})
     if wait_status(api, action_id)["status"] != "built":
         pytest.skip("this build still checks syntax (issue 12 moves that to run time)")

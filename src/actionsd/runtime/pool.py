@@ -248,7 +248,9 @@ class WorkerPool:
         return reply
 
     @staticmethod
-    def _with_code(message: dict[str, Any], code: dict[str, str], loaded: set[str]) -> dict[str, Any]:
+    def _with_code(
+        message: dict[str, Any], code: dict[str, str], loaded: set[str]
+    ) -> dict[str, Any]:
         missing = [v for v in code if v not in loaded]
         if not missing or "actions" not in message:
             return message

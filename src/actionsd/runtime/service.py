@@ -309,7 +309,9 @@ class Runtime:
         }
         if resume is not None:
             message["resume"] = resume
-        culprit = actions[start] if len(actions) > start else {"action_name": "", "binding_id": None}
+        culprit = (
+            actions[start] if len(actions) > start else {"action_name": "", "binding_id": None}
+        )
         try:
             reply = self.pool.run(message, timeout, code)
         except PoolBusy:
