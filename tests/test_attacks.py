@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ import pytest
 import actionsd.runtime
 from tests.conftest import fresh_postgres
 from tests.helpers import create_action, wait_status
-from tests.runtime_helpers import bind, fire, handler, root
+from tests.runtime_helpers import bind, fire, handler, pong_server, root
 from tests.servers import CliServer, free_port
 
 PL = "post-login"
@@ -415,21 +413,8 @@ def test_actions_cannot_reach_the_server_itself(api: httpx.Client, serve: CliSer
 
 @pytest.fixture
 def pong() -> Iterator[int]:
-    """A local HTTP server (not actionsd) answering "pong"; its port."""
-
-    class Pong(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"pong")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = HTTPServer(("0.0.0.0", 0), Pong)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield int(httpd.server_address[1])
-    httpd.shutdown()
+    with pong_server() as port:
+        yield port
 
 
 def test_default_network_reaches_other_hosts(api: httpx.Client, pong: int) -> None:
