@@ -27,6 +27,7 @@ from actionsd.runtime.network import deny_list
 log = logging.getLogger("actionsd.runtime")
 WORKER_SCRIPT = Path(__file__).with_name("worker.cjs")
 RUNTIME_DIR = Path(__file__).parent
+BOOT_GRACE = 15.0  # seconds: realm start-up (worker.cjs allows 10) and the reply
 
 
 class WorkerFailure(Exception):
@@ -231,12 +232,13 @@ class WorkerPool:
     def run(self, message: dict[str, Any], timeout: float, code: dict[str, str]) -> dict[str, Any]:
         """Send ``message`` to an idle worker. ``code`` maps version ids to source; only
         the versions the chosen worker has not compiled yet travel with the message.
-        The worker enforces ``timeout`` itself; a worker silent for longer is killed."""
+        The worker enforces ``timeout`` itself (realm start-up excluded, at most
+        BOOT_GRACE); a worker silent for longer is killed."""
         worker = self._take()
         try:
-            reply = worker.call(self._with_code(message, code, worker.loaded), timeout + 5)
+            reply = worker.call(self._with_code(message, code, worker.loaded), timeout + BOOT_GRACE)
             if not reply.get("ok") and reply.get("reload"):
-                reply = worker.call(self._with_code(message, code, set()), timeout + 5)
+                reply = worker.call(self._with_code(message, code, set()), timeout + BOOT_GRACE)
             worker.loaded.update(code)
         except BaseException:
             self._retire(worker)

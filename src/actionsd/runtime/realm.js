@@ -205,6 +205,6 @@ async function run(msg) {
 
 self.onmessage = (e) => {
   const msg = e.data;
-  if (msg.type === 'init') init(msg);
+  if (msg.type === 'init') { init(msg); postMessage({ id: 'ready' }); }
   else if (msg.type === 'run') run(msg);
 };
