@@ -187,13 +187,21 @@ def test_an_action_cannot_forge_its_own_outcome(api: httpx.Client) -> None:
         handler(
             PL,
             """
-            Set.prototype.has = () => false;  // the reserved-claims check of its own api
-            api.idToken.setCustomClaim('sub', 'admin');
+            // Slip a command its own api would refuse into what the realm reports.
+            const push = Array.prototype.push;
+            Array.prototype.push = function (...items) {
+              if (items[0] && items[0].name === 'idToken.setCustomClaim') {
+                push.call(this, { name: 'idToken.setCustomClaim', args: ['scope', 'admin'] });
+              }
+              return push.apply(this, items);
+            };
             api.idToken.setCustomClaim('https://x/ok', 1);
             """,
         ),
     )
-    assert claims(fire(api, PL, {"user": {}})) == {"https://x/ok": 1}
+    result = fire(api, PL, {"user": {}})
+    assert "refused" in result["error"]["message"], result
+    assert result["outcome"].get("idToken") is None, "none of the action's commands apply"
 
 
 def test_drafts_and_deployed_versions_never_share_a_realm(api: httpx.Client) -> None:
@@ -335,13 +343,13 @@ def test_outcome_and_commands_are_capped(api: httpx.Client) -> None:
     )
     started = time.monotonic()
     result = fire(api, PL, {"user": {}})
-    assert "exceeds 32 kB" in result["error"]["message"], result
+    assert "exceeds 1 MB" in result["error"]["message"], result
     assert result["outcome"].get("user") is None, "nothing of a refused action applies"
     assert time.monotonic() - started < 10
     api.patch(f"/actions/triggers/{PL}/bindings", json={"bindings": []})
-    bind(api, PL, handler(PL, "for (let i = 0; i < 5000; i++) api.accessToken.addScope('s' + i);"))
+    bind(api, PL, handler(PL, "for (let i = 0; i < 5000; i++) api.idToken.setCustomClaim('c' + i, i);"))
     result = fire(api, PL, {"user": {}})
-    assert "more than 256 api calls" in result["error"]["message"], result
+    assert "more than 2000 api calls" in result["error"]["message"], result
 
 
 # ---- §5: the server from its own actions -----------------------------------------------------

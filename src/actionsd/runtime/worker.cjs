@@ -22,8 +22,8 @@ const RSS_LIMIT = (config.rss_mb || 1024) * 1024 * 1024;
 const NETWORK = config.network !== false;
 const LOG_LIMIT = 64 * 1024;
 // Per execution of one action (docs/runtime.md, "Limits").
-const MAX_COMMANDS = 256;
-const OUTCOME_LIMIT = 32 * 1024;
+const MAX_COMMANDS = 2000;
+const OUTCOME_LIMIT = 1024 * 1024;
 const MEMORY_EXCEEDED = 'The action exceeded its memory limit';
 const NO_REPLAY = new Set(['redirect.encodeToken', 'redirect.validateToken']);
 const realmUrl = URL.createObjectURL(new Blob([realmSource], { type: 'application/javascript' }));
@@ -139,7 +139,7 @@ function replay(trigger, state, spec, commands) {
     const args = command && command.args;
     if (typeof name !== 'string' || !Array.isArray(args)) throw new Error('The action returned a malformed command');
     if (NO_REPLAY.has(name) || command.replay === false) {
-      action.commands.push({ name, args: clone(args) });
+      action.commands.push({ name, args: clone(args), replay: false });
       continue;
     }
     const parts = name.split('.');
@@ -206,7 +206,7 @@ async function runFlow(req) {
       const before = commandsIn(reply) && { outcome: clone(state.outcome), event: clone(state.event), writes: (state.cacheWrites || []).length };
       try {
         result.commands = replay(req.trigger, state, { ...spec, handler }, reply.commands);
-        if (before && sizeOf(state.outcome) > OUTCOME_LIMIT) throw new Error(`The flow's outcome exceeds ${OUTCOME_LIMIT / 1024} kB`);
+        if (before && sizeOf(state.outcome) > OUTCOME_LIMIT) throw new Error(`The flow's outcome exceeds ${OUTCOME_LIMIT / 1024 / 1024} MB`);
       } catch (err) {
         // An action's commands apply in full or not at all.
         if (before) {
