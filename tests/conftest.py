@@ -55,6 +55,8 @@ def make_settings(tmp: Path, backend: str, **overrides: object) -> Settings:
         "database_url": database_url,
         "tls": False,
         "build_poll_seconds": 0.05,
+        # A failed install fails at once; tests of retries ask for them.
+        "build_retries": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -1,8 +1,31 @@
 import { javascript } from "@codemirror/lang-javascript";
+import { ensureSyntaxTree } from "@codemirror/language";
+import { type Diagnostic, linter } from "@codemirror/lint";
 import { EditorState } from "@codemirror/state";
 import { keymap } from "@codemirror/view";
 import { basicSetup, EditorView } from "codemirror";
 import { useEffect, useRef } from "react";
+
+/** Warns where the code does not parse. Only a warning: as on Auth0, such code still
+ * builds and deploys, and fails when it runs. */
+const syntaxWarnings = linter((view) => {
+  const { state } = view;
+  const tree = ensureSyntaxTree(state, state.doc.length, 200);
+  const found: Diagnostic[] = [];
+  tree?.iterate({
+    enter: (node) => {
+      if (!node.type.isError || found.length >= 20) return;
+      const from = Math.min(node.from, state.doc.length);
+      found.push({
+        from,
+        to: Math.max(node.to, Math.min(from + 1, state.doc.length)),
+        severity: "warning",
+        message: "Syntax error: this code will fail when it runs.",
+      });
+    },
+  });
+  return found;
+});
 
 interface Props {
   value: string;
@@ -40,6 +63,7 @@ export function CodeEditor({ value, onChange, onSave, label, readOnly, minHeight
           saveKey,
           basicSetup,
           javascript(),
+          readOnly ? [] : syntaxWarnings,
           EditorView.lineWrapping,
           EditorState.readOnly.of(Boolean(readOnly)),
           EditorView.contentAttributes.of({ "aria-label": label }),
