@@ -77,6 +77,11 @@ def server(
 @pytest.fixture
 def api(server: InProcessServer) -> Iterator[httpx.Client]:
     """A client with every scope, on a server whose actions and bindings are empty."""
+    yield from emptied(server)
+
+
+def emptied(server: InProcessServer) -> Iterator[httpx.Client]:
+    """Empty ``server`` of actions, bindings and modules; then a client with every scope."""
     with server.state.write() as conn:
         conn.execute(bindings.delete())
         conn.execute(action_versions.delete())

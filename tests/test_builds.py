@@ -11,17 +11,21 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from hypothesis import given
+from hypothesis import strategies as st
 
 from actionsd.builds.npm import NpmBuilder, escape
+from actionsd.builds.registry import name_problem, version_problem
 from actionsd.builds.worker import BuildWorker
 from actionsd.db.schema import action_versions, actions
-from tests.conftest import make_settings
+from tests.conftest import emptied, make_settings
 from tests.helpers import create_action, deploy, error, wait_status
 from tests.registry_stub import Registry, running_registry
 from tests.runtime_helpers import bind, execution, fire, handler
@@ -72,26 +76,27 @@ def test_a_parsing_action_after_an_unparsable_one_is_not_run(api: httpx.Client) 
 # ---- registry packages only -------------------------------------------------------------
 
 
+@contextmanager
+def serving(tmp: Path, **settings: Any) -> Iterator[InProcessServer]:
+    """A server of its own (no runtime unless asked; failed installs are not retried)."""
+    values: dict[str, Any] = {"runtime": False, "build_retries": 0, **settings}
+    server = InProcessServer(make_settings(tmp, "sqlite", **values)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="module")
 def quiet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
     """A server that builds nothing by itself: no npm runs unless a test steps it."""
-    settings = make_settings(
-        tmp_path_factory.mktemp("quiet"), "sqlite", build_worker=False, runtime=False
-    )
-    server = InProcessServer(settings).start()
-    yield server
-    server.stop()
+    with serving(tmp_path_factory.mktemp("quiet"), build_worker=False) as server:
+        yield server
 
 
 @pytest.fixture
 def qapi(quiet: InProcessServer) -> Iterator[httpx.Client]:
-    with quiet.state.write() as conn:
-        conn.execute(action_versions.delete())
-        conn.execute(actions.delete())
-    with quiet.client() as client:
-        for module in client.get("/actions/modules", params={"per_page": 100}).json()["modules"]:
-            client.delete(f"/actions/modules/{module['id']}")
-        yield client
+    yield from emptied(quiet)
 
 
 NOT_REGISTRY = [
@@ -247,46 +252,29 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[Registry]:
         yield stub
 
 
-def own_server(tmp: Path, **settings: Any) -> InProcessServer:
-    values: dict[str, Any] = {"runtime": False, "build_retries": 0, **settings}
-    return InProcessServer(make_settings(tmp, "sqlite", **values)).start()
-
-
 def leftovers(data_dir: Path) -> list[Path]:
     return [*data_dir.glob("builds/.tmp-*"), *data_dir.glob("build-work/.tmp-*")]
 
 
 @pytest.mark.usefixtures("registry")
 def test_a_package_whose_own_dependency_leaves_the_registry_fails(tmp_path: Path) -> None:
-    server = own_server(tmp_path)
-    try:
-        with server.client() as api:
-            action = create_action(
-                api, deploy=True, dependencies=[{"name": "sneaky-pkg", "version": "1.0.0"}]
-            )
-            assert wait_status(api, action["id"])["status"] == "failed"
-            (version,) = api.get(f"/actions/actions/{action['id']}/versions").json()["versions"]
-            deadline = time.monotonic() + 20
-            while version["status"] != "failed" and time.monotonic() < deadline:
-                time.sleep(0.05)
-                version = api.get(f"/actions/actions/{action['id']}/versions").json()["versions"][0]
-            (problem,) = version["errors"]
-            assert problem["id"] == "dependency_not_allowed"
-            assert "not from the npm registry" in problem["msg"], problem
-    finally:
-        server.stop()
+    with serving(tmp_path) as server, server.client() as api:
+        action = create_action(
+            api, deploy=True, dependencies=[{"name": "sneaky-pkg", "version": "1.0.0"}]
+        )
+        assert wait_status(api, action["id"])["status"] == "failed"
+        version = settled_version(api, action["id"])
+        (problem,) = version["errors"]
+        assert problem["id"] == "dependency_not_allowed"
+        assert "not from the npm registry" in problem["msg"], problem
     assert list((tmp_path / "builds").iterdir()) == [] and leftovers(tmp_path) == []
 
 
 @pytest.mark.usefixtures("registry")
 def test_npm_cache_and_work_folders_are_outside_the_sets(tmp_path: Path) -> None:
-    server = own_server(tmp_path)
-    try:
-        with server.client() as api:
-            action = create_action(api, dependencies=[{"name": "fast-pkg", "version": "1.0.0"}])
-            assert wait_status(api, action["id"])["status"] == "built"
-    finally:
-        server.stop()
+    with serving(tmp_path) as server, server.client() as api:
+        action = create_action(api, dependencies=[{"name": "fast-pkg", "version": "1.0.0"}])
+        assert wait_status(api, action["id"])["status"] == "built"
     (one_set,) = (tmp_path / "builds").iterdir()
     assert sorted(p.name for p in one_set.iterdir()) == [
         ".complete",
@@ -316,70 +304,62 @@ def test_a_link_out_of_the_set_is_found(tmp_path: Path) -> None:
 # ---- concurrency, timeouts, retries -----------------------------------------------------
 
 
+def settled_version(api: httpx.Client, action_id: str) -> dict[str, Any]:
+    """The action's one version, once its own build has ended."""
+    deadline = time.monotonic() + 40
+    while True:
+        (version,) = api.get(f"/actions/actions/{action_id}/versions").json()["versions"]
+        if version["status"] in ("built", "failed"):
+            return version  # type: ignore[no-any-return]
+        assert time.monotonic() < deadline, f"build never finished: {version}"
+        time.sleep(0.05)
+
+
 @pytest.mark.usefixtures("registry")
 def test_a_hanging_dependency_does_not_hold_other_builds(tmp_path: Path) -> None:
-    server = own_server(tmp_path, build_concurrency=3, build_timeout_seconds=20)
-    try:
-        with server.client() as api:
-            stuck = create_action(
-                api, deploy=True, dependencies=[{"name": "hang-pkg", "version": "1.0.0"}]
-            )
-            wait_status(api, stuck["id"], ("building",))
-            quick = create_action(api, dependencies=[{"name": "fast-pkg", "version": "1.0.0"}])
-            assert wait_status(api, quick["id"])["status"] == "built"
-            assert api.get(f"/actions/actions/{stuck['id']}").json()["status"] == "building"
-            assert leftovers(tmp_path), "the stuck install is in progress"
-            # The timeout ends it: failed, with the reason on the version, nothing left.
-            deadline = time.monotonic() + 40
-            while True:
-                versions = api.get(f"/actions/actions/{stuck['id']}/versions").json()["versions"]
-                if versions[0]["status"] == "failed" or time.monotonic() > deadline:
-                    break
-                time.sleep(0.1)
-            assert versions[0]["errors"] == [
-                {"id": "npm_install_timeout", "msg": "npm install did not finish within 20 seconds"}
-            ]
-            assert wait_status(api, stuck["id"])["status"] == "failed"
-    finally:
-        server.stop()
+    settings = {"build_concurrency": 3, "build_timeout_seconds": 20}
+    with serving(tmp_path, **settings) as server, server.client() as api:
+        stuck = create_action(
+            api, deploy=True, dependencies=[{"name": "hang-pkg", "version": "1.0.0"}]
+        )
+        wait_status(api, stuck["id"], ("building",))
+        quick = create_action(api, dependencies=[{"name": "fast-pkg", "version": "1.0.0"}])
+        assert wait_status(api, quick["id"])["status"] == "built"
+        assert api.get(f"/actions/actions/{stuck['id']}").json()["status"] == "building"
+        assert leftovers(tmp_path), "the stuck install is in progress"
+        # The timeout ends it: failed, with the reason on the version, nothing left.
+        assert settled_version(api, stuck["id"])["errors"] == [
+            {"id": "npm_install_timeout", "msg": "npm install did not finish within 20 seconds"}
+        ]
+        assert wait_status(api, stuck["id"])["status"] == "failed"
     assert leftovers(tmp_path) == []
 
 
 def test_a_missing_version_retries_then_fails_with_npms_words(tmp_path: Path) -> None:
     """Auth0's recording: ``crypto@17.7.1`` goes building → retrying → building → … →
     failed. Here against the public registry, with a version that does not exist."""
-    server = own_server(tmp_path, build_retries=2, build_retry_backoff_seconds=0.3)
     seen: list[str] = []
-    try:
-        with server.client() as api:
-            action = create_action(
-                api, deploy=True, dependencies=[{"name": "is-number", "version": "99.99.99"}]
-            )
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                status = api.get(f"/actions/actions/{action['id']}").json()["status"]
-                if not seen or seen[-1] != status:
-                    seen.append(status)
-                if status == "failed":
-                    break
-                time.sleep(0.02)
-            deadline = time.monotonic() + 30
-            while True:
-                (version,) = api.get(f"/actions/actions/{action['id']}/versions").json()["versions"]
-                if version["status"] == "failed" or time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
-    finally:
-        server.stop()
+    settings = {"build_retries": 2, "build_retry_backoff_seconds": 0.3}
+    with serving(tmp_path, **settings) as server, server.client() as api:
+        action = create_action(
+            api, deploy=True, dependencies=[{"name": "is-number", "version": "99.99.99"}]
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and seen[-1:] != ["failed"]:
+            status = api.get(f"/actions/actions/{action['id']}").json()["status"]
+            if seen[-1:] != [status]:
+                seen.append(status)
+            time.sleep(0.02)
+        version = settled_version(api, action["id"])
+        with server.state.engine.connect() as conn:
+            attempts = conn.execute(sa.select(actions.c.build_attempts)).scalar_one()
     assert seen[-1] == "failed" and seen.count("retrying") == 2, seen
     assert seen[seen.index("retrying") + 1] == "building", seen
+    assert attempts == 3
     (problem,) = version["errors"]
     assert problem["id"] == "npm_install_failed"
     assert "No matching version found for is-number@99.99.99" in problem["msg"], problem
     assert "_logs" not in problem["msg"], "npm's log pointer names a server path"
-    with server.state.engine.connect() as conn:
-        attempts = conn.execute(sa.select(actions.c.build_attempts)).scalar_one()
-    assert attempts == 3
 
 
 def test_a_build_killed_mid_way_leaves_nothing_behind(tmp_path: Path, registry: Registry) -> None:
@@ -418,3 +398,62 @@ def processes_in(folder: Path) -> list[int]:
             if cwd == folder.resolve() or folder.resolve() in cwd.parents:
                 found.append(int(proc.name))
     return found
+
+
+# ---- the registry-only rule, on generated input -------------------------------------------
+
+NOT_REGISTRY_PREFIXES = [
+    "file:",
+    "link:",
+    "git+",
+    "git:",
+    "github:",
+    "gitlab:",
+    "bitbucket:",
+    "gist:",
+    "http:",
+    "https:",
+    "npm:",
+    "workspace:",
+    "./",
+    "../",
+    "/",
+    "~/",
+]
+
+
+@given(st.sampled_from(NOT_REGISTRY_PREFIXES), st.text(max_size=40))
+def test_no_path_url_git_alias_or_workspace_spec_passes(prefix: str, rest: str) -> None:
+    assert version_problem(prefix + rest) is not None
+
+
+@given(st.text(max_size=60))
+def test_whatever_passes_is_read_by_npm_as_a_registry_spec(spec: str) -> None:
+    """npm takes a spec as a path, URL, git source or alias by these marks (npm-package-arg):
+    none of them is in an accepted spec, and checking never raises."""
+    if version_problem(spec) is None:
+        assert not set(spec) & set(':/\\@#"') and spec.isascii() and spec.isprintable()
+        assert not spec.startswith((".", "~/")) and not spec.lower().endswith((".tgz", ".tar"))
+
+
+@given(
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    st.integers(0, 10**6),
+    st.sampled_from(["", "^", "~", ">=", "<", "="]),
+)
+def test_every_semver_version_and_simple_range_passes(
+    major: int, minor: int, patch: int, operator: str
+) -> None:
+    assert version_problem(f"{operator}{major}.{minor}.{patch}") is None
+
+
+@given(st.from_regex(r"(@[a-z0-9][a-z0-9._-]{0,20}/)?[a-z0-9][a-z0-9._-]{0,30}", fullmatch=True))
+def test_lowercase_registry_names_pass(name: str) -> None:
+    assert name_problem(name) is None
+
+
+@given(st.lists(st.text(max_size=12), min_size=3, max_size=5))
+def test_names_with_more_than_a_scope_and_a_name_are_refused(parts: list[str]) -> None:
+    assert name_problem("/".join(parts)) is not None
+    assert name_problem("@" + "/".join(parts)) is not None
