@@ -1,6 +1,6 @@
 import { javascript } from "@codemirror/lang-javascript";
 import { ensureSyntaxTree } from "@codemirror/language";
-import { type Diagnostic, linter } from "@codemirror/lint";
+import { type Diagnostic, linter, lintGutter } from "@codemirror/lint";
 import { EditorState } from "@codemirror/state";
 import { keymap } from "@codemirror/view";
 import { basicSetup, EditorView } from "codemirror";
@@ -15,10 +15,14 @@ const syntaxWarnings = linter((view) => {
   tree?.iterate({
     enter: (node) => {
       if (!node.type.isError || found.length >= 20) return;
-      const from = Math.min(node.from, state.doc.length);
+      // An error node can be empty (a missing "}" at the end): mark a character next to it.
+      const end = state.doc.length;
+      let from = Math.min(node.from, end);
+      let to = Math.min(node.to, end);
+      if (from === to) [from, to] = to < end ? [to, to + 1] : [Math.max(0, end - 1), end];
       found.push({
         from,
-        to: Math.max(node.to, Math.min(from + 1, state.doc.length)),
+        to,
         severity: "warning",
         message: "Syntax error: this code will fail when it runs.",
       });
@@ -63,7 +67,7 @@ export function CodeEditor({ value, onChange, onSave, label, readOnly, minHeight
           saveKey,
           basicSetup,
           javascript(),
-          readOnly ? [] : syntaxWarnings,
+          readOnly ? [] : [syntaxWarnings, lintGutter()],
           EditorView.lineWrapping,
           EditorState.readOnly.of(Boolean(readOnly)),
           EditorView.contentAttributes.of({ "aria-label": label }),
