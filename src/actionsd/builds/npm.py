@@ -256,7 +256,10 @@ def escape(folder: Path) -> str | None:
     record = folder / "node_modules" / ".package-lock.json"
     packages: dict[str, Any] = {}
     if record.exists():
-        packages = json.loads(record.read_text()).get("packages", {})
+        try:
+            packages = json.loads(record.read_text()).get("packages", {})
+        except (ValueError, AttributeError):
+            return "npm's record of the installed packages is unreadable"
     for where, entry in packages.items():
         resolved = str(entry.get("resolved", ""))
         if (
