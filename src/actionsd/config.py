@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     # Background build worker (tests that step builds by hand turn it off).
     build_worker: bool = True
     build_poll_seconds: float = 0.5
+    # Builds that run at once: one whose dependency hangs holds only its own slot.
+    build_concurrency: int = Field(default=4, ge=1)
+    # The time one build may take, npm installs and lock waits included (docs/runtime.md).
+    build_timeout_seconds: float = Field(default=120.0, gt=0)
+    # A failed install is tried again this many times, after the backoff, doubled each
+    # time (Auth0: building → retrying → building → … → failed).
+    build_retries: int = Field(default=2, ge=0)
+    build_retry_backoff_seconds: float = Field(default=5.0, ge=0)
 
     # The action runtime: warm Deno worker processes run the flows, each action version
     # in a realm of its own (docs/runtime.md).
