@@ -507,7 +507,6 @@ def test_syntax_errors_fail_at_run_time_in_band(api: httpx.Client) -> None:
     action_id = draft(api, "api.idToken.setCustomClaim('x', 1);")
     broken = 'exports.onExecutePostLogin = async (event, api) => {\n\tconsole.log(event)\n};"\n'
     api.patch(f"/actions/actions/{action_id}", json={"code": broken})
-    if wait_status(api, action_id)["status"] != "built":
-        pytest.skip("this build still checks syntax (issue 12 moves that to run time)")
+    assert wait_status(api, action_id)["status"] == "built", "a build never checks syntax"
     payload = test_run(api, action_id, {})
     assert payload["error"]["name"] == "SyntaxError", payload
