@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from actionsd import __version__
 from actionsd.actions import views as action_views
@@ -96,7 +97,9 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
             await state.aclose()
             state.engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI's and ReDoc's files served from the package
+    # (fastapi-offline ships them), so that they work with no network.
+    app = FastAPIOffline(
         title="actionsd",
         version=__version__,
         description=(
@@ -105,6 +108,8 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
         default_response_class=api_errors.Auth0JSONResponse,
+        # Swagger UI would otherwise send the document to validator.swagger.io.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     api_errors.install(app)
     openapi.install(app)
