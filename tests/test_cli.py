@@ -174,7 +174,9 @@ def test_openapi_document_and_docs_are_served(tmp_path: Path) -> None:
         # Swagger UI and ReDoc load their files from this server (no CDN): offline they work.
         for page in ("/docs", "/redoc"):
             url = f"http://{server.domain}{page}"
-            html = httpx.get(url).text
+            answer = httpx.get(url)
+            assert "default-src 'self'" in answer.headers["content-security-policy"]
+            html = answer.text
             assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
             assert assets and "://" not in html.replace(url, "")
             for asset in assets:

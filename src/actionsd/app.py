@@ -10,13 +10,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi_offline import FastAPIOffline
 
 from actionsd import __version__
 from actionsd.actions import views as action_views
 from actionsd.actions.service import Limits
+from actionsd.api import docs, health, openapi
 from actionsd.api import errors as api_errors
-from actionsd.api import health, openapi
 from actionsd.api.deps import AppState
 from actionsd.api.limits import BodyLimitMiddleware
 from actionsd.api.ratelimit import RateLimitMiddleware, TokenBucket
@@ -97,9 +96,7 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
             await state.aclose()
             state.engine.dispose()
 
-    # /docs and /redoc with Swagger UI's and ReDoc's files served from the package
-    # (fastapi-offline ships them), so that they work with no network.
-    app = FastAPIOffline(
+    app = FastAPI(
         title="actionsd",
         version=__version__,
         description=(
@@ -108,11 +105,13 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
         default_response_class=api_errors.Auth0JSONResponse,
-        # Swagger UI would otherwise send the document to validator.swagger.io.
-        swagger_ui_parameters={"validatorUrl": None},
+        # Served offline by docs.install.
+        docs_url=None,
+        redoc_url=None,
     )
     api_errors.install(app)
     openapi.install(app)
+    docs.install(app)
     app.include_router(action_views.router)
     app.include_router(binding_views.router)
     app.include_router(module_views.router)
