@@ -20,6 +20,11 @@ POLICY = (
 )
 
 
+def _same_origin(page: HTMLResponse) -> HTMLResponse:
+    page.headers["content-security-policy"] = POLICY
+    return page
+
+
 def install(app: FastAPI) -> None:
     """Call with an app made with ``docs_url=None, redoc_url=None``."""
     static = files("fastapi_offline") / "static"
@@ -28,26 +33,26 @@ def install(app: FastAPI) -> None:
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
-        page = get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title=f"{title}: API docs",
-            swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
-            swagger_css_url=f"{ASSETS}/swagger-ui.css",
-            swagger_favicon_url=f"{ASSETS}/favicon.png",
-            # Swagger UI would otherwise send the document to validator.swagger.io.
-            swagger_ui_parameters={"validatorUrl": None},
+        return _same_origin(
+            get_swagger_ui_html(
+                openapi_url="/openapi.json",
+                title=f"{title}: API docs",
+                swagger_js_url=f"{ASSETS}/swagger-ui-bundle.js",
+                swagger_css_url=f"{ASSETS}/swagger-ui.css",
+                swagger_favicon_url=f"{ASSETS}/favicon.png",
+                # Swagger UI would otherwise send the document to validator.swagger.io.
+                swagger_ui_parameters={"validatorUrl": None},
+            )
         )
-        page.headers["content-security-policy"] = POLICY
-        return page
 
     @app.get("/redoc", include_in_schema=False)
     def redoc() -> HTMLResponse:
-        page = get_redoc_html(
-            openapi_url="/openapi.json",
-            title=f"{title}: API reference",
-            redoc_js_url=f"{ASSETS}/redoc.standalone.js",
-            redoc_favicon_url=f"{ASSETS}/favicon.png",
-            with_google_fonts=False,
+        return _same_origin(
+            get_redoc_html(
+                openapi_url="/openapi.json",
+                title=f"{title}: API reference",
+                redoc_js_url=f"{ASSETS}/redoc.standalone.js",
+                redoc_favicon_url=f"{ASSETS}/favicon.png",
+                with_google_fonts=False,
+            )
         )
-        page.headers["content-security-policy"] = POLICY
-        return page
