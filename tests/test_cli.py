@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import httpx
+import pytest
 from typer.testing import CliRunner
 
+from actionsd import __version__
 from actionsd.cli import app
+from actionsd.config import default_data_dir
 from actionsd.tls import ensure_local_tls
 from tests.servers import CliServer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 runner = CliRunner()
 
@@ -40,6 +47,60 @@ def test_help_names_every_environment_variable() -> None:
         "ACTIONSD_TOKEN_SCOPES"
         in runner.invoke(app, ["token", "--help"], env={"COLUMNS": "200"}).output
     )
+
+
+def test_help_shows_defaults_and_flags_as_flags_and_there_is_a_version() -> None:
+    text = runner.invoke(app, ["serve", "--help"], env={"COLUMNS": "200"}).output
+    assert f"[default: {default_data_dir()}]" in text, "the default is not read as markup"
+    for flag in ("--no-tls", "--help"):
+        line = next(x for x in text.splitlines() if x.strip().startswith(flag))
+        assert "<" not in line, f"a flag takes no value: {line}"
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.output == f"actionsd {__version__}\n"
+
+
+@pytest.mark.parametrize(
+    "command", [["token"], ["rotate-keys"], ["trust"], ["trust", "--uninstall"]]
+)
+def test_commands_refuse_a_data_dir_never_served(tmp_path: Path, command: list[str]) -> None:
+    wrong = tmp_path / "typo"
+    done = subprocess.run(
+        [sys.executable, "-m", "actionsd.cli", *command, "--data-dir", str(wrong)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert f"{wrong} has never been served" in done.stderr
+    assert not wrong.exists(), "nothing was created there"
+
+
+def test_a_second_serve_on_a_taken_port_says_so_before_the_banner(tmp_path: Path) -> None:
+    first = CliServer(tmp_path / "one", extra=["--no-tls"]).start()
+    try:
+        assert first.proc is not None
+        done = subprocess.run(
+            [sys.executable, "-m", "actionsd.cli", "serve", "--no-tls", "--port", str(first.port),
+             "--data-dir", str(tmp_path / "two")],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 1
+        assert "actionsd serving" not in done.stderr
+        assert f"port {first.port} on 127.0.0.1 is already in use by process {first.proc.pid}" in (
+            done.stderr
+        )
+        assert "--port" in done.stderr
+    finally:
+        first.stop()
+
+
+def test_make_serve_installs_the_runtime_dependencies_only(tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    plan = subprocess.run(
+        ["make", "-n", "serve", f"VENV={venv}"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    installs = [line for line in plan.splitlines() if "pip install" in line]
+    assert any(line.endswith("install -q -e .") for line in installs), plan
+    assert not any("[test]" in line for line in installs), plan
 
 
 def test_token_prints_only_a_token_and_rotation_keeps_old_tokens(tmp_path: Path) -> None:
@@ -110,7 +171,19 @@ def test_openapi_document_and_docs_are_served(tmp_path: Path) -> None:
             "patch_bindings",
             "get_execution",
         } <= operations
-        assert httpx.get(f"http://{server.domain}/docs").status_code == 200
+        # Swagger UI and ReDoc load their files from this server (no CDN): offline they work.
+        for page in ("/docs", "/redoc"):
+            url = f"http://{server.domain}{page}"
+            answer = httpx.get(url)
+            assert "default-src 'self'" in answer.headers["content-security-policy"]
+            html = answer.text
+            assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
+            assert assets and "://" not in html.replace(url, "")
+            for asset in assets:
+                absolute = urljoin(url, asset)
+                assert urlsplit(absolute).netloc == server.domain, asset
+                loaded = httpx.get(absolute)
+                assert loaded.status_code == 200 and len(loaded.content) > 1000, asset
         wrong = httpx.put(f"http://{server.domain}/api/v2/actions/actions")
         assert wrong.status_code == 405 and "GET" in wrong.headers["allow"]
     finally:

@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from actionsd import __version__
 from actionsd.actions import views as action_views
 from actionsd.actions.service import Limits
+from actionsd.api import docs, health, openapi
 from actionsd.api import errors as api_errors
-from actionsd.api import health, openapi
 from actionsd.api.deps import AppState
 from actionsd.api.limits import BodyLimitMiddleware
 from actionsd.api.ratelimit import RateLimitMiddleware, TokenBucket
@@ -107,9 +107,13 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
         default_response_class=api_errors.Auth0JSONResponse,
+        # Served offline by docs.install.
+        docs_url=None,
+        redoc_url=None,
     )
     api_errors.install(app)
     openapi.install(app)
+    docs.install(app)
     app.include_router(action_views.router)
     app.include_router(binding_views.router)
     app.include_router(module_views.router)

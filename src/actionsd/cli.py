@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import shlex
+import shutil
 import socket
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import psutil
 import typer
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from actionsd import __version__
 from actionsd.config import Settings, default_data_dir
 
 app = typer.Typer(
     help="actionsd: a self-hosted, Auth0-compatible Actions server.",
     no_args_is_help=True,
     add_completion=False,
+    # Click's plain help: Typer's rich panels read "[default: ...]" in a help text as
+    # markup (and drop it), and show every flag as taking a value ("--no-tls <bool>").
+    rich_markup_mode=None,
 )
 
 SERVER_FILE = "server.json"
@@ -43,6 +52,93 @@ def _settings(**values: Any) -> Settings:
     """Settings from the options given; unset ones come from ACTIONSD_* or defaults."""
     given: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
     return Settings(**given)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"actionsd: {message}", err=True)
+    return typer.Exit(1)
+
+
+def _served(settings: Settings) -> dict[str, Any]:
+    """What ``serve`` recorded in the data dir. A dir no server has used is refused: a
+    mistyped ``--data-dir`` must not quietly become a new identity the server rejects."""
+    path = settings.data_dir / SERVER_FILE
+    if not path.exists():
+        raise _fail(
+            f"{settings.data_dir} has never been served (there is no {SERVER_FILE} in it).\n"
+            "Pass the --data-dir your server uses, or start one on this directory first: "
+            f"{_self_command()} serve --data-dir {shlex.quote(str(settings.data_dir))}"
+        )
+    recorded: dict[str, Any] = json.loads(path.read_text())
+    return recorded
+
+
+def _self_command() -> str:
+    """This executable as a command that runs from any directory: ``actionsd`` when that
+    is what PATH finds, its absolute path otherwise (``.venv/bin/actionsd`` is not)."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name != "actionsd":
+        return f"{shlex.quote(sys.executable)} -m actionsd.cli"
+    found = shutil.which("actionsd")
+    if found and Path(found).resolve() == argv0.resolve():
+        return "actionsd"
+    return shlex.quote(str(argv0.absolute()))
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse plainly, before the banner, when something already listens on the port."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        # As uvicorn binds: connections lingering in TIME_WAIT do not count as taken.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+        else:
+            return
+    raise _fail(
+        f"port {port} on {host} is already in use{_listener(port)}.\n"
+        "Stop that server, or choose another port with --port (or ACTIONSD_PORT)."
+    )
+
+
+def _listener(port: int) -> str:
+    """Who listens on the port, when the system lets us see it (own processes, or all
+    of them as root)."""
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError):
+        return ""
+    for conn in connections:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            if conn.pid is None:
+                return ""
+            try:
+                command = " ".join(psutil.Process(conn.pid).cmdline())
+            except psutil.Error:
+                return f" by process {conn.pid}"
+            return f" by process {conn.pid} ({command})"
+    return ""
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"actionsd {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """actionsd: a self-hosted, Auth0-compatible Actions server."""
 
 
 @app.command()
@@ -104,6 +200,7 @@ def serve(
         tls_key=tls_key,
         public_url=public_url,
     )
+    _check_port_free(settings.host, settings.port)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     state, created = bootstrap(settings)
@@ -197,9 +294,14 @@ def _banner(settings: Settings, created: Path | None, trust_lines: list[str]) ->
         )
         + str(creds)
     )
-    lines.append(f"  a token for local use: actionsd token --data-dir {settings.data_dir}")
+    data_dir = shlex.quote(str(settings.data_dir))
+    lines.append(f"  a token for local use: {_self_command()} token --data-dir {data_dir}")
     if trust_lines:
-        lines.append("  trust the local CA (Node and Python clients):")
+        lines.append(
+            f"  trust the local CA in browsers and curl: {_self_command()} trust "
+            f"--data-dir {data_dir}"
+        )
+        lines.append("  and in Node and Python clients:")
         lines += [f"    {line}" for line in trust_lines]
     typer.echo("\n".join(lines), err=True)
 
@@ -225,8 +327,7 @@ def token(
     from actionsd.db.engine import transaction
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
-    server_file = settings.data_dir / SERVER_FILE
-    recorded = json.loads(server_file.read_text()) if server_file.exists() else {}
+    recorded = _served(settings)
     if database_url is None and recorded.get("database_url"):
         settings = settings.model_copy(update={"database_url": recorded["database_url"]})
     domains = recorded.get("domains") or settings.domains
@@ -250,9 +351,54 @@ def rotate_keys(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> N
     """Start signing tokens with a new key; tokens signed by older keys stay valid."""
     from actionsd.app import bootstrap
 
-    state, _ = bootstrap(_settings(data_dir=data_dir, database_url=database_url))
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    recorded = _served(settings)
+    if database_url is None and recorded.get("database_url"):
+        settings = settings.model_copy(update={"database_url": recorded["database_url"]})
+    state, _ = bootstrap(settings)
     typer.echo(state.keys.rotate())
     state.engine.dispose()
+
+
+@app.command()
+def trust(
+    data_dir: DataDir = None,
+    uninstall: Annotated[
+        bool, typer.Option("--uninstall", help="Remove the CA from the stores instead.")
+    ] = False,
+) -> None:
+    """Trust the local CA in the system store and in Chromium's and Firefox's NSS
+    databases, so that browsers and curl accept https://localhost (as mkcert -install).
+    The system store needs root: sudo is asked for when needed."""
+    from actionsd import trust as stores
+
+    settings = _settings(data_dir=data_dir)
+    _served(settings)
+    pem = settings.data_dir / "tls" / "ca.pem"
+    if not pem.exists():
+        raise _fail(
+            f"{settings.data_dir} has no local CA ({pem}): its server has its own "
+            "certificate or serves plain HTTP."
+        )
+    ca = stores.LocalCa.load(pem)
+    if os.geteuid() == 0 and os.environ.get("SUDO_USER"):
+        typer.echo(
+            f"Under sudo, the browsers' databases in {Path.home()} are the ones changed; "
+            "run without sudo to change yours (sudo is asked for the system store)."
+        )
+    try:
+        if uninstall:
+            stores.uninstall(ca, Path.home(), typer.echo)
+            typer.echo(f"The local CA ({ca.nickname}) is no longer trusted.")
+        else:
+            stores.install(ca, Path.home(), typer.echo)
+            typer.echo(
+                f"The local CA ({ca.nickname}) is trusted: restart open browsers.\n"
+                "Node and Python's requests keep their own CA lists: set NODE_EXTRA_CA_CERTS "
+                f"and REQUESTS_CA_BUNDLE to {pem} for them."
+            )
+    except stores.TrustError as exc:
+        raise _fail(str(exc)) from exc
 
 
 def main() -> None:

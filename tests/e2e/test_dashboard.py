@@ -103,6 +103,21 @@ def page() -> Iterator[Page]:
         assert errors == [], f"uncaught errors in the page: {errors}"
 
 
+# Whether a <select> is wide enough for its chosen option's text (plus its arrow).
+TEXT_FITS = """select => {
+  const probe = document.createElement("span");
+  probe.style.font = getComputedStyle(select).font;
+  probe.style.whiteSpace = "pre";
+  probe.textContent = select.options[select.selectedIndex].text;
+  document.body.append(probe);
+  const needed = probe.getBoundingClientRect().width;
+  probe.remove();
+  const style = getComputedStyle(select);
+  const room = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  return needed + 16 <= room;
+}"""
+
+
 def shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
@@ -311,10 +326,20 @@ def test_dashboard_end_to_end(page: Page, server: CliServer, api: httpx.Client) 
     # Executions: run the flow from the page and read each action's result and logs.
     page.goto(f"{base}/dashboard/#/executions/post-login")
     expect(page.get_by_text("No executions yet")).to_be_visible()
+    # The trigger picker shows its whole label ("Login / Post Login (post-login)").
+    assert page.get_by_label("Trigger").evaluate(TEXT_FITS), "the trigger picker cuts its label"
     page.get_by_text("Run this flow with a sample event").click()
     page.get_by_role("button", name="Run flow").click()
-    expect(page.get_by_test_id("run-result")).to_contain_text("Ran 2 actions")
+    expect(page.get_by_test_id("run-result")).to_contain_text(
+        "The flow ran its 2 actions, in order."
+    )
     row = page.locator("[data-execution]").first
+    expect(row).to_contain_text("Just ran")
+    # The 44-line sample event scrolls in its own box: the newest run is in view.
+    assert row.evaluate("e => e.getBoundingClientRect().top < window.innerHeight"), "below the fold"
+    # A click on the newest run opens it (the run did not open it, so this does not close it).
+    row.get_by_role("button").first.click()
+    expect(row.get_by_role("button").first).to_have_attribute("aria-expanded", "true")
     expect(row.get_by_role("table", name="Action results")).to_contain_text("Add roles")
     expect(row).to_contain_text("audit auth0|5f7c8ec7c33c6c004bbafe82 keyed")
     execution_id = row.get_attribute("data-execution")
@@ -347,3 +372,56 @@ def test_dashboard_end_to_end(page: Page, server: CliServer, api: httpx.Client) 
     # Signing out forgets the token.
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("form", name="Sign in")).to_be_visible()
+
+
+def test_a_read_only_token_gets_read_only_views(
+    page: Page, server: CliServer, api: httpx.Client
+) -> None:
+    """Signed in with a read:actions token, nothing offers a change the API would refuse
+    (runs after the end-to-end test, on the actions and flow it made)."""
+    base = f"https://{server.domain}"
+    page.set_viewport_size({"width": 1280, "height": 860})
+    page.goto(f"{base}/dashboard/")
+    page.get_by_role("tab", name="Access token").click()
+    page.get_by_label("Access token").fill(server.token(scopes="read:actions"))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_test_id("read-only")).to_be_visible()
+    expect(page.get_by_role("table", name="Actions")).to_contain_text("Add roles")
+    expect(page.get_by_role("button", name="Create action")).to_have_count(0)
+
+    roles = next(a for a in api.get("/api/v2/actions/actions").json()["actions"]
+                 if a["name"] == "Add roles")  # fmt: skip
+    page.goto(f"{base}/dashboard/#/actions/{roles['id']}")
+    expect(page.get_by_role("heading", name="Add roles")).to_be_visible()
+    editor = page.locator(".cm-content").first
+    expect(editor).to_have_attribute("aria-readonly", "true")
+    editor.click()
+    page.keyboard.type("typed")
+    expect(page.get_by_text("Unsaved changes")).to_have_count(0)
+    for name in ("Save draft", "Deploy", "Save & deploy", "Delete action"):
+        expect(page.get_by_role("button", name=name, exact=True)).to_have_count(0)
+    page.goto(f"{base}/dashboard/#/actions/{roles['id']}/settings")
+    expect(page.get_by_role("form", name="Add secret")).to_have_count(0)
+    expect(page.get_by_role("form", name="Add dependency")).to_have_count(0)
+    page.goto(f"{base}/dashboard/#/actions/{roles['id']}/versions")
+    expect(page.get_by_role("list", name="Versions")).to_be_visible()
+    expect(page.get_by_role("button", name="Roll back", exact=False)).to_have_count(0)
+    page.goto(f"{base}/dashboard/#/actions/{roles['id']}/test")
+    expect(page.get_by_role("button", name="Run test")).to_be_disabled()
+    shot(page, "17-read-only-action")
+
+    page.goto(f"{base}/dashboard/#/flows/post-login")
+    expect(page.get_by_test_id("flow")).to_contain_text("Add roles")
+    expect(page.get_by_role("button", name="Save flow")).to_have_count(0)
+    expect(page.get_by_role("button", name="Add", exact=False)).to_have_count(0)
+    assert page.locator("[data-step][draggable=true]").count() == 0
+    before = bound_names(api)
+    page.locator("[data-step]").first.focus()
+    page.keyboard.press("Delete")
+    assert flow_names(page) == before, "the keyboard does not edit a read-only flow"
+    shot(page, "18-read-only-flow")
+
+    page.goto(f"{base}/dashboard/#/executions/post-login")
+    expect(page.get_by_role("list", name="Executions")).to_be_visible()
+    expect(page.get_by_text("Run this flow with a sample event")).to_have_count(0)
+    page.get_by_role("button", name="Sign out").click()

@@ -2,14 +2,14 @@ import { StrictMode, useCallback, useEffect, useMemo, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { Api, type Trigger } from "./api";
 import { errorText, Loading, Notice } from "./components/common";
-import { DashboardContext } from "./context";
+import { DashboardContext, useDashboard, type Scope } from "./context";
 import { ActionPage } from "./pages/ActionPage";
 import { ActionsPage } from "./pages/ActionsPage";
 import { ExecutionsPage } from "./pages/ExecutionsPage";
 import { FlowsPage } from "./pages/FlowsPage";
 import { SignIn } from "./pages/SignIn";
 import { href, useRoute } from "./router";
-import { forgetToken, saveToken, savedToken } from "./session";
+import { forgetToken, saveToken, savedToken, tokenScopes } from "./session";
 import "./styles.css";
 
 function App() {
@@ -29,6 +29,11 @@ function App() {
     () => (token ? new Api(token, (message) => signOut(`Signed out: ${message}`)) : null),
     [token, signOut],
   );
+
+  const can = useMemo(() => {
+    const scopes = token ? tokenScopes(token) : null;
+    return (scope: Scope) => scopes === null || scopes.has(scope);
+  }, [token]);
 
   useEffect(() => {
     if (!api) return;
@@ -51,7 +56,7 @@ function App() {
   if (!api) return <SignIn onToken={signIn} reason={reason} />;
   if (!triggers) return <main className="content">{error ? <Notice>{error}</Notice> : <Loading what="the dashboard" />}</main>;
   return (
-    <DashboardContext.Provider value={{ api, triggers }}>
+    <DashboardContext.Provider value={{ api, triggers, can }}>
       <Shell onSignOut={() => signOut(null)} />
     </DashboardContext.Provider>
   );
@@ -59,6 +64,8 @@ function App() {
 
 function Shell({ onSignOut }: { onSignOut: () => void }) {
   const route = useRoute();
+  const { can } = useDashboard();
+  const readOnly = !can("create:actions") && !can("update:actions") && !can("delete:actions");
   const [section = "actions", first, second] = route;
   const nav: [string, string, string][] = [
     ["actions", "Actions", href("actions")],
@@ -93,7 +100,17 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
           Sign out
         </button>
       </header>
-      <main className="content">{page}</main>
+      <main className="content">
+        {readOnly && (
+          <Notice kind="info">
+            <span data-testid="read-only">
+              Read-only: this token can look at actions and flows, not change them. Sign in with the admin
+              client&apos;s credentials to edit.
+            </span>
+          </Notice>
+        )}
+        {page}
+      </main>
     </>
   );
 }

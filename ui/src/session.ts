@@ -20,16 +20,28 @@ export function forgetToken(): void {
   sessionStorage.removeItem(KEY);
 }
 
-/** The token's expiry in ms since the epoch, or null when it cannot be read. */
-export function tokenExpiry(token: string): number | null {
+/** The token's claims, or null when it is not a JWT that can be read. */
+function claims(token: string): Record<string, unknown> | null {
   try {
     const payload = token.split(".")[1];
-    const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
-    const exp = (JSON.parse(json) as { exp?: number }).exp;
-    return typeof exp === "number" ? exp * 1000 : null;
+    const parsed: unknown = JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/")));
+    return parsed !== null && typeof parsed === "object" ? (parsed as Record<string, unknown>) : null;
   } catch {
     return null;
   }
+}
+
+/** The token's expiry in ms since the epoch, or null when it cannot be read. */
+export function tokenExpiry(token: string): number | null {
+  const exp = claims(token)?.exp;
+  return typeof exp === "number" ? exp * 1000 : null;
+}
+
+/** The scopes the token grants (its space-separated `scope` claim), or null when it
+ * cannot be read: then the page offers everything and the API decides. */
+export function tokenScopes(token: string): ReadonlySet<string> | null {
+  const scope = claims(token)?.scope;
+  return typeof scope === "string" ? new Set(scope.split(" ").filter(Boolean)) : null;
 }
 
 export function looksLikeJwt(token: string): boolean {

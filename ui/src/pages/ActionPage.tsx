@@ -18,7 +18,10 @@ interface SecretRow {
 const sameDeps = (a: Dependency[], b: Dependency[]) => JSON.stringify(a) === JSON.stringify(b);
 
 export function ActionPage({ id, tab }: { id: string; tab: Tab }) {
-  const { api } = useDashboard();
+  const { api, can } = useDashboard();
+  // Saving the draft needs update:actions; deploying (and rolling back) create:actions.
+  const editable = can("update:actions");
+  const deployable = can("create:actions");
   const [action, setAction] = useState<Action | null>(null);
   const [code, setCode] = useState("");
   const [deps, setDeps] = useState<Dependency[]>([]);
@@ -149,17 +152,22 @@ export function ActionPage({ id, tab }: { id: string; tab: Tab }) {
         </div>
         <div className="buttons">
           {dirty && <span className="unsaved">Unsaved changes</span>}
-          <button type="button" onClick={() => void save()} disabled={!dirty || busy !== null}>
-            Save draft
-          </button>
-          <button
-            className="primary"
-            type="button"
-            onClick={() => void deploy()}
-            disabled={busy !== null || (!dirty && (state === "deployed" || state === "failed"))}
-          >
-            {busy ? `${busy}…` : dirty ? "Save & deploy" : "Deploy"}
-          </button>
+          {!editable && <span className="muted">Read-only</span>}
+          {editable && (
+            <button type="button" onClick={() => void save()} disabled={!dirty || busy !== null}>
+              Save draft
+            </button>
+          )}
+          {deployable && (
+            <button
+              className="primary"
+              type="button"
+              onClick={() => void deploy()}
+              disabled={busy !== null || (!dirty && (state === "deployed" || state === "failed"))}
+            >
+              {busy ? `${busy}…` : dirty ? "Save & deploy" : "Deploy"}
+            </button>
+          )}
         </div>
       </header>
       {error && <Notice onClose={() => setError(null)}>{error}</Notice>}
@@ -179,12 +187,19 @@ export function ActionPage({ id, tab }: { id: string; tab: Tab }) {
         ))}
       </div>
       {tab === "code" && (
-        <CodeEditor value={code} onChange={setCode} onSave={() => void save()} label="Action code" />
+        <CodeEditor
+          value={code}
+          onChange={setCode}
+          onSave={editable ? () => void save() : undefined}
+          label="Action code"
+          readOnly={!editable}
+        />
       )}
       {tab === "settings" && (
         <div className="grid-2">
-          <Dependencies deps={deps} onChange={setDeps} />
+          <Dependencies deps={deps} onChange={setDeps} readOnly={!editable} />
           <Secrets
+            readOnly={!editable}
             secrets={secrets}
             onChange={(next) => {
               setSecrets(next);
@@ -198,6 +213,7 @@ export function ActionPage({ id, tab }: { id: string; tab: Tab }) {
           key={versionsKey}
           action={action}
           draft={code}
+          canRollBack={deployable}
           onRolledBack={async (deployed, source, draftToo) => {
             adopt(await api.action(id));
             setMessage(
@@ -207,12 +223,14 @@ export function ActionPage({ id, tab }: { id: string; tab: Tab }) {
           }}
         />
       )}
-      {tab === "test" && <TestPanel action={action} dirty={dirty} trigger={trigger} />}
-      <footer className="danger-zone">
-        <button type="button" className="danger" onClick={() => void remove()}>
-          Delete action
-        </button>
-      </footer>
+      {tab === "test" && <TestPanel action={action} dirty={dirty} trigger={trigger} canRun={deployable} />}
+      {can("delete:actions") && (
+        <footer className="danger-zone">
+          <button type="button" className="danger" onClick={() => void remove()}>
+            Delete action
+          </button>
+        </footer>
+      )}
     </section>
   );
 }
@@ -227,7 +245,15 @@ function pick(action: Action): Partial<Action> {
   };
 }
 
-function Dependencies({ deps, onChange }: { deps: Dependency[]; onChange: (d: Dependency[]) => void }) {
+function Dependencies({
+  deps,
+  onChange,
+  readOnly,
+}: {
+  deps: Dependency[];
+  onChange: (d: Dependency[]) => void;
+  readOnly: boolean;
+}) {
   const [name, setName] = useState("");
   const [version, setVersion] = useState("latest");
 
@@ -253,23 +279,35 @@ function Dependencies({ deps, onChange }: { deps: Dependency[]; onChange: (d: De
               <code>
                 {d.name}@{d.version}
               </code>
-              <button type="button" className="link" aria-label={`Remove ${d.name}`} onClick={() => onChange(deps.filter((x) => x.name !== d.name))}>
-                Remove
-              </button>
+              {!readOnly && (
+                <button type="button" className="link" aria-label={`Remove ${d.name}`} onClick={() => onChange(deps.filter((x) => x.name !== d.name))}>
+                  Remove
+                </button>
+              )}
             </li>
           ))}
         </ul>
       )}
-      <form className="row" onSubmit={add} aria-label="Add dependency">
-        <input aria-label="Package name" placeholder="package name" value={name} onChange={(e) => setName(e.target.value)} />
-        <input aria-label="Package version" placeholder="version" value={version} onChange={(e) => setVersion(e.target.value)} />
-        <button type="submit">Add</button>
-      </form>
+      {!readOnly && (
+        <form className="row" onSubmit={add} aria-label="Add dependency">
+          <input aria-label="Package name" placeholder="package name" value={name} onChange={(e) => setName(e.target.value)} />
+          <input aria-label="Package version" placeholder="version" value={version} onChange={(e) => setVersion(e.target.value)} />
+          <button type="submit">Add</button>
+        </form>
+      )}
     </div>
   );
 }
 
-function Secrets({ secrets, onChange }: { secrets: SecretRow[]; onChange: (s: SecretRow[]) => void }) {
+function Secrets({
+  secrets,
+  onChange,
+  readOnly,
+}: {
+  secrets: SecretRow[];
+  onChange: (s: SecretRow[]) => void;
+  readOnly: boolean;
+}) {
   const [name, setName] = useState("");
   const [value, setValue] = useState("");
 
@@ -300,25 +338,31 @@ function Secrets({ secrets, onChange }: { secrets: SecretRow[]; onChange: (s: Se
               ) : (
                 <span className="muted">new value, saved with the draft</span>
               )}
-              <input
-                type="password"
-                aria-label={`New value for ${s.name}`}
-                placeholder="replace value"
-                value={s.value ?? ""}
-                onChange={(e) => onChange(secrets.map((x) => (x.name === s.name ? { ...x, value: e.target.value } : x)))}
-              />
-              <button type="button" className="link" aria-label={`Remove secret ${s.name}`} onClick={() => onChange(secrets.filter((x) => x.name !== s.name))}>
-                Remove
-              </button>
+              {!readOnly && (
+                <>
+                  <input
+                    type="password"
+                    aria-label={`New value for ${s.name}`}
+                    placeholder="replace value"
+                    value={s.value ?? ""}
+                    onChange={(e) => onChange(secrets.map((x) => (x.name === s.name ? { ...x, value: e.target.value } : x)))}
+                  />
+                  <button type="button" className="link" aria-label={`Remove secret ${s.name}`} onClick={() => onChange(secrets.filter((x) => x.name !== s.name))}>
+                    Remove
+                  </button>
+                </>
+              )}
             </li>
           ))}
         </ul>
       )}
-      <form className="row" onSubmit={add} aria-label="Add secret">
-        <input aria-label="Secret name" placeholder="NAME" value={name} onChange={(e) => setName(e.target.value)} />
-        <input aria-label="Secret value" type="password" placeholder="value" value={value} onChange={(e) => setValue(e.target.value)} />
-        <button type="submit">Add</button>
-      </form>
+      {!readOnly && (
+        <form className="row" onSubmit={add} aria-label="Add secret">
+          <input aria-label="Secret name" placeholder="NAME" value={name} onChange={(e) => setName(e.target.value)} />
+          <input aria-label="Secret value" type="password" placeholder="value" value={value} onChange={(e) => setValue(e.target.value)} />
+          <button type="submit">Add</button>
+        </form>
+      )}
     </div>
   );
 }
@@ -326,10 +370,12 @@ function Secrets({ secrets, onChange }: { secrets: SecretRow[]; onChange: (s: Se
 function Versions({
   action,
   draft,
+  canRollBack,
   onRolledBack,
 }: {
   action: Action;
   draft: string;
+  canRollBack: boolean;
   onRolledBack: (deployed: ActionVersion, source: ActionVersion, draftToo: boolean) => Promise<void>;
 }) {
   const { api } = useDashboard();
@@ -371,10 +417,12 @@ function Versions({
   return (
     <div className="versions">
       <div>
-      <label className="check">
-        <input type="checkbox" checked={draftToo} onChange={(e) => setDraftToo(e.target.checked)} />
-        Rolling back also resets the draft to that version
-      </label>
+      {canRollBack && (
+        <label className="check">
+          <input type="checkbox" checked={draftToo} onChange={(e) => setDraftToo(e.target.checked)} />
+          Rolling back also resets the draft to that version
+        </label>
+      )}
       <ul className="list selectable" aria-label="Versions">
         {versions.map((v) => (
           <li key={v.id} aria-current={selected?.id === v.id}>
@@ -383,7 +431,7 @@ function Versions({
             </button>
             {v.deployed && <span className="badge badge-deployed">Live</span>}
             <span className="muted">{when(v.created_at)}</span>
-            {!v.deployed && (
+            {!v.deployed && canRollBack && (
               <button type="button" onClick={() => void rollback(v)}>
                 Roll back to v{v.number}
               </button>
@@ -404,7 +452,17 @@ function Versions({
   );
 }
 
-function TestPanel({ action, dirty, trigger }: { action: Action; dirty: boolean; trigger: string }) {
+function TestPanel({
+  action,
+  dirty,
+  trigger,
+  canRun,
+}: {
+  action: Action;
+  dirty: boolean;
+  trigger: string;
+  canRun: boolean;
+}) {
   const { api } = useDashboard();
   const [event, setEvent] = useState(() => sampleEvent(trigger));
   const [result, setResult] = useState<TestPayload | null>(null);
@@ -434,14 +492,15 @@ function TestPanel({ action, dirty, trigger }: { action: Action; dirty: boolean;
         {dirty && <Notice kind="warning">The test runs the saved draft: save your changes first.</Notice>}
         <CodeEditor value={event} onChange={setEvent} label="Test event" minHeight="14rem" />
         <div className="buttons">
-          <button className="primary" type="button" onClick={() => void run()} disabled={busy || action.status !== "built"}>
+          <button className="primary" type="button" onClick={() => void run()} disabled={!canRun || busy || action.status !== "built"}>
             {busy ? "Running…" : "Run test"}
           </button>
           <button type="button" onClick={() => setEvent(sampleEvent(trigger))}>
             Reset sample
           </button>
         </div>
-        {action.status !== "built" && <p className="hint">The draft must finish building first.</p>}
+        {!canRun && <p className="hint">Running a test needs a token with the create:actions scope.</p>}
+        {canRun && action.status !== "built" && <p className="hint">The draft must finish building first.</p>}
       </div>
       <div className="card" aria-live="polite">
         <h2>Result</h2>

@@ -6,7 +6,7 @@ import { go, href } from "../router";
 import { templateFor, triggerLabel } from "../templates";
 
 export function ActionsPage() {
-  const { api } = useDashboard();
+  const { api, can } = useDashboard();
   const [actions, setActions] = useState<Action[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [creating, setCreating] = useState(false);
@@ -47,9 +47,11 @@ export function ActionsPage() {
           <h1 id="actions-title">Actions</h1>
           <p className="muted">Your library: write, build and deploy actions, then add them to a flow.</p>
         </div>
-        <button className="primary" type="button" onClick={() => setCreating(true)}>
-          Create action
-        </button>
+        {can("create:actions") && (
+          <button className="primary" type="button" onClick={() => setCreating(true)}>
+            Create action
+          </button>
+        )}
       </header>
       {creating && <CreateAction onClose={() => setCreating(false)} />}
       {error && <Notice>{error}</Notice>}
@@ -57,9 +59,11 @@ export function ActionsPage() {
       {actions !== null && actions.length === 0 && (
         <Empty title="No actions yet">
           <p>An action is a small Node.js function that runs when a trigger fires, such as a login.</p>
-          <button className="primary" type="button" onClick={() => setCreating(true)}>
-            Create your first action
-          </button>
+          {can("create:actions") && (
+            <button className="primary" type="button" onClick={() => setCreating(true)}>
+              Create your first action
+            </button>
+          )}
         </Empty>
       )}
       {actions !== null && actions.length > 0 && (

@@ -13,6 +13,23 @@ function duration(result: ActionResult): string {
   return Number.isFinite(spent) ? `${spent} ms` : "";
 }
 
+const actions = (n: number) => `${n} action${n === 1 ? "" : "s"}`;
+
+/** What a run did, in words: every action ran, or the flow paused for a redirect. */
+function ranText(ran: FlowResult): string {
+  const n = ran.results.length;
+  if (ran.status === "suspended") {
+    return `The flow ran ${actions(n)}, then paused to redirect the user; it resumes when they come back.`;
+  }
+  return n === 0 ? "The flow has no actions, so nothing ran." : `The flow ran its ${actions(n)}, in order.`;
+}
+
+function toggled(open: ReadonlySet<string>, id: string): ReadonlySet<string> {
+  const next = new Set(open);
+  if (!next.delete(id)) next.add(id);
+  return next;
+}
+
 function failed(execution: Execution): boolean {
   return execution.results.some((r) => r.error);
 }
@@ -23,9 +40,11 @@ function errorMessage(result: ActionResult): string {
 }
 
 export function ExecutionsPage({ triggerId }: { triggerId: string }) {
-  const { api, triggers } = useDashboard();
+  const { api, triggers, can } = useDashboard();
   const [list, setList] = useState<Execution[] | null>(null);
-  const [open, setOpen] = useState<string | null>(null);
+  // Rows open and close on a click only: a run marks its row as new, it does not open it
+  // (opened by the run, the first click on it closed it).
+  const [open, setOpen] = useState<ReadonlySet<string>>(new Set());
   const [error, setError] = useState<string | null>(null);
   const [event, setEvent] = useState(() => sampleEvent(triggerId));
   const [ran, setRan] = useState<FlowResult | null>(null);
@@ -53,7 +72,6 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
     try {
       const result = await api.fire(triggerId, parseJson(event, "event"));
       setRan(result);
-      setOpen(result.execution_id);
       await load();
     } catch (e) {
       setError(errorText(e));
@@ -80,7 +98,7 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
         </div>
       </header>
       {error && <Notice onClose={() => setError(null)}>{error}</Notice>}
-      {runnable(triggerId) && (
+      {runnable(triggerId) && can("execute:actions") && (
         <details className="card run">
           <summary>Run this flow with a sample event</summary>
           <CodeEditor value={event} onChange={setEvent} label="Event" minHeight="10rem" />
@@ -95,9 +113,7 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
               {ran.error ? (
                 <Notice>Failed: {ran.error.message}</Notice>
               ) : (
-                <Notice kind="success">
-                  Ran {ran.results.length} action{ran.results.length === 1 ? "" : "s"} ({ran.status}).
-                </Notice>
+                <Notice kind="success">{ranText(ran)}</Notice>
               )}
               <h3>Outcome</h3>
               <pre className="output">{JSON.stringify(ran.outcome, null, 2)}</pre>
@@ -118,19 +134,18 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
               <button
                 type="button"
                 className="execution-head"
-                aria-expanded={open === execution.id}
-                onClick={() => setOpen(open === execution.id ? null : execution.id)}
+                aria-expanded={open.has(execution.id)}
+                onClick={() => setOpen(toggled(open, execution.id))}
               >
                 <span className={`badge ${failed(execution) ? "badge-failed" : "badge-deployed"}`}>
                   {failed(execution) ? "Error" : execution.status === "suspended" ? "Suspended" : "Success"}
                 </span>
                 <span>{when(execution.created_at)}</span>
-                <span className="muted">
-                  {execution.results.length} action{execution.results.length === 1 ? "" : "s"}
-                </span>
+                {ran?.execution_id === execution.id && <span className="badge badge-built">Just ran</span>}
+                <span className="muted">{actions(execution.results.length)}</span>
                 <code className="muted hide-narrow">{execution.id}</code>
               </button>
-              {open === execution.id && (
+              {open.has(execution.id) && (
                 <table className="table results" aria-label="Action results">
                   <thead>
                     <tr>

@@ -28,7 +28,8 @@ const sameFlow = (a: Step[], b: Step[]) =>
   a.length === b.length && a.every((s, i) => s.id === b[i].id && s.display_name === b[i].display_name);
 
 export function FlowsPage({ triggerId }: { triggerId: string }) {
-  const { api, triggers } = useDashboard();
+  const { api, triggers, can } = useDashboard();
+  const editable = can("update:actions");
   const [library, setLibrary] = useState<Action[] | null>(null);
   const [saved, setSaved] = useState<Step[] | null>(null);
   const [flow, setFlow] = useState<Step[]>([]);
@@ -202,8 +203,8 @@ export function FlowsPage({ triggerId }: { triggerId: string }) {
         <div>
           <h1 id="flow-title">Flow: {triggerLabel(triggerId)}</h1>
           <p className="muted">
-            Actions run from Start to Complete, top to bottom. Drag them, or focus one and press Alt+↑/↓ to
-            move it and Delete to remove it.
+            Actions run from Start to Complete, top to bottom.
+            {editable && " Drag them, or focus one and press Alt+↑/↓ to move it and Delete to remove it."}
           </p>
         </div>
         <label className="inline">
@@ -262,12 +263,17 @@ export function FlowsPage({ triggerId }: { triggerId: string }) {
               <h2>Flow</h2>
               <div className="buttons">
                 {dirty && <span className="unsaved">Unsaved changes</span>}
-                <button type="button" onClick={() => setFlow(saved)} disabled={!dirty || saving}>
-                  Discard
-                </button>
-                <button className="primary" type="button" onClick={() => void save()} disabled={!dirty || saving}>
-                  {saving ? "Saving…" : "Save flow"}
-                </button>
+                {!editable && <span className="muted">Read-only</span>}
+                {editable && (
+                  <>
+                    <button type="button" onClick={() => setFlow(saved)} disabled={!dirty || saving}>
+                      Discard
+                    </button>
+                    <button className="primary" type="button" onClick={() => void save()} disabled={!dirty || saving}>
+                      {saving ? "Saving…" : "Save flow"}
+                    </button>
+                  </>
+                )}
               </div>
             </div>
             <div className="terminal">Start</div>
@@ -276,15 +282,15 @@ export function FlowsPage({ triggerId }: { triggerId: string }) {
               className={`flow ${dropAt !== null ? "dragging" : ""}`}
               aria-label={`${triggerId} flow`}
               data-testid="flow"
-              onDragOver={overFlow}
+              onDragOver={editable ? overFlow : undefined}
               onDragLeave={(e) => {
                 if (!e.currentTarget.contains(e.relatedTarget as Node)) setDropAt(null);
               }}
-              onDrop={dropOnFlow}
+              onDrop={editable ? dropOnFlow : undefined}
             >
               {flow.length === 0 && (
                 <li className={`flow-empty ${dropAt !== null ? "drop-here" : ""}`}>
-                  Drag an action here from the library, or use its Add button.
+                  {editable ? "Drag an action here from the library, or use its Add button." : "No actions in this flow."}
                 </li>
               )}
               {flow.map((step, index) => (
@@ -294,21 +300,24 @@ export function FlowsPage({ triggerId }: { triggerId: string }) {
                   className={`step ${dropAt === index ? "drop-before" : ""} ${
                     dropAt === flow.length && index === flow.length - 1 ? "drop-after" : ""
                   }`}
-                  draggable
+                  draggable={editable}
                   tabIndex={0}
                   aria-label={`${step.display_name}, step ${index + 1} of ${flow.length}`}
                   onDragStart={(e) => startDrag(e, { from: "flow", index })}
                   onDragEnd={() => setDropAt(null)}
-                  onKeyDown={(e) => keys(e, index)}
+                  onKeyDown={editable ? (e) => keys(e, index) : undefined}
                 >
-                  <span className="grip" aria-hidden="true">
-                    ⋮⋮
-                  </span>
+                  {editable && (
+                    <span className="grip" aria-hidden="true">
+                      ⋮⋮
+                    </span>
+                  )}
                   <span className="step-name">
                     <a href={href("actions", step.id)} tabIndex={-1}>
                       {step.display_name}
                     </a>
                   </span>
+                  {editable && (
                   <span className="step-tools">
                     <button type="button" className="icon" aria-label={`Move ${step.name} up`} disabled={index === 0} onClick={() => move(index, index - 1)}>
                       ↑
@@ -326,6 +335,7 @@ export function FlowsPage({ triggerId }: { triggerId: string }) {
                       ×
                     </button>
                   </span>
+                  )}
                 </li>
               ))}
             </ol>
@@ -338,7 +348,7 @@ export function FlowsPage({ triggerId }: { triggerId: string }) {
             onDragOver={(e) => {
               if (dragged.current?.from === "flow") e.preventDefault();
             }}
-            onDrop={dropOnLibrary}
+            onDrop={editable ? dropOnLibrary : undefined}
           >
             <h2>Library</h2>
             <p className="hint">Deployed actions for this trigger.</p>
@@ -355,14 +365,14 @@ export function FlowsPage({ triggerId }: { triggerId: string }) {
                     key={action.id}
                     data-library={action.name}
                     className={inFlow.has(action.id) ? "used" : ""}
-                    draggable={!inFlow.has(action.id)}
+                    draggable={editable && !inFlow.has(action.id)}
                     onDragStart={(e) => startDrag(e, { from: "library", id: action.id })}
                     onDragEnd={() => setDropAt(null)}
                   >
                     <span>{action.name}</span>
                     {inFlow.has(action.id) ? (
                       <span className="muted">in flow</span>
-                    ) : (
+                    ) : !editable ? null : (
                       <button type="button" aria-label={`Add ${action.name} to the flow`} onClick={() => insert(action, flow.length)}>
                         Add
                       </button>
