@@ -152,10 +152,10 @@ function init(msg) {
   handlerExports = { wrapper, spec: msg };
 }
 
-function load(spec) {
+function load() {
   if (loadError) throw loadError;
   if (!handlerExports.wrapper) return handlerExports.exports;
-  const { wrapper } = handlerExports;
+  const { wrapper, spec } = handlerExports;
   handlerExports.wrapper = null;
   const module = { exports: {} };
   const req = makeRequire(spec.deps_dir, spec.modules, spec.module_specs || [], []);
@@ -176,7 +176,7 @@ async function run(msg) {
   let error = null;
   try {
     await executions.run(msg.id, async () => {
-      const exportsObj = load(handlerExports.spec);
+      const exportsObj = load();
       const handler = exportsObj && exportsObj[msg.handler];
       if (typeof handler !== 'function') return;
       const event = structuredClone(state.event);
