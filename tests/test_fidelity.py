@@ -1,0 +1,116 @@
+"""Behaviours seen in live Auth0 answers (recordings of the Go SDK, Terraform and
+deploy-cli) that the rest of the suite does not pin: each test names its source, and
+docs/compatibility.md lists them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.helpers import CODE, create_action, deploy, wait_status
+
+OTHER_CODE = "exports.onExecutePostLogin = async (event, api) => { /* other */ };"
+
+
+def read(api: httpx.Client, action_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = api.get(f"/actions/actions/{action_id}").json()
+    return body
+
+
+def patch(api: httpx.Client, action_id: str, **body: Any) -> dict[str, Any]:
+    response = api.patch(f"/actions/actions/{action_id}", json=body)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def test_rollback_answers_as_deploy_does_and_is_effective_at_once(api: httpx.Client) -> None:
+    # TestActionManager_DeployVersion.yaml #5: a roll-back's answer has the deploy's shape.
+    action = create_action(api)
+    v1 = deploy(api, action["id"])
+    patch(api, action["id"], code=OTHER_CODE)
+    deploy(api, action["id"])
+    for body in (None, {"update_draft": True}):
+        rolled = api.post(f"/actions/actions/{action['id']}/versions/{v1['id']}/deploy", json=body)
+        assert rolled.status_code == 200, rolled.text
+        answer = rolled.json()
+        assert answer["deployed"] is False and "built_at" not in answer
+        assert answer["action"]["all_changes_deployed"] is False
+        now = read(api, action["id"])
+        assert now["deployed_version"]["id"] == answer["id"]
+        assert now["deployed_version"]["deployed"] is True
+        assert "built_at" in now["deployed_version"]
+    # update_draft made the draft the deployed version's copy.
+    assert now["all_changes_deployed"] is True
+
+
+def test_a_patch_that_changes_nothing_keeps_all_changes_deployed(api: httpx.Client) -> None:
+    """deploy-cli PATCHes every action of its YAML on each import; Auth0 keeps the
+    unchanged ones deployed."""
+    action = create_action(
+        api,
+        secrets=[{"name": "KEY", "value": "one"}],
+        dependencies=[{"name": "lodash", "version": "4.17.21"}],
+    )
+    deploy(api, action["id"])
+    assert read(api, action["id"])["all_changes_deployed"] is True
+    # What deploy-cli sends back from an export: everything, secrets without values.
+    same = patch(
+        api,
+        action["id"],
+        name=action["name"],
+        code=CODE,
+        runtime=action["runtime"],
+        dependencies=[{"name": "lodash", "version": "4.17.21"}],
+        secrets=[{"name": "KEY"}],
+        supported_triggers=action["supported_triggers"],
+    )
+    assert same["all_changes_deployed"] is True
+    assert patch(api, action["id"], name="renamed")["all_changes_deployed"] is True
+    assert wait_status(api, action["id"])["all_changes_deployed"] is True
+
+    assert patch(api, action["id"], code=OTHER_CODE)["all_changes_deployed"] is False
+    assert patch(api, action["id"], code=CODE)["all_changes_deployed"] is True, (
+        "back to the deployed content"
+    )
+    changes: list[dict[str, Any]] = [
+        {"secrets": [{"name": "KEY"}, {"name": "NEW", "value": "x"}]},
+        {"secrets": [{"name": "KEY", "value": "two"}]},
+        {"dependencies": [{"name": "lodash", "version": "4.17.20"}]},
+        {"runtime": "node18-actions"},
+    ]
+    for change in changes:
+        assert patch(api, action["id"], **change)["all_changes_deployed"] is False, change
+        # Undo, as far as the draft can be undone.
+        assert (
+            patch(
+                api,
+                action["id"],
+                secrets=[{"name": "KEY", "value": "one"}],
+                dependencies=[{"name": "lodash", "version": "4.17.21"}],
+                runtime=action["runtime"],
+            )["all_changes_deployed"]
+            is True
+        )
+
+
+def test_a_patch_of_a_never_deployed_action_has_changes_not_deployed(api: httpx.Client) -> None:
+    action = create_action(api)
+    assert patch(api, action["id"], code=CODE)["all_changes_deployed"] is False
+
+
+def test_secrets_keep_their_order(api: httpx.Client) -> None:
+    # Live Auth0: a PATCH of [bar, foo] on an action that had [foo] answers [foo, bar].
+    action = create_action(api, secrets=[{"name": "foo", "value": "1"}])
+    updated = patch(api, action["id"], secrets=[{"name": "bar", "value": "2"}, {"name": "foo"}])
+    assert [s["name"] for s in updated["secrets"]] == ["foo", "bar"]
+    updated = patch(
+        api,
+        action["id"],
+        secrets=[{"name": "zed", "value": "3"}, {"name": "bar"}, {"name": "abc", "value": "4"}],
+    )
+    assert [s["name"] for s in updated["secrets"]] == ["bar", "zed", "abc"], (
+        "a dropped secret goes, the others keep their places, new ones follow in sent order"
+    )
+    assert [s["name"] for s in read(api, action["id"])["secrets"]] == ["bar", "zed", "abc"]
