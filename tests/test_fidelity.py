@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from tests.helpers import CODE, create_action, deploy, wait_status
+from tests.test_modules import create_module
 
 OTHER_CODE = "exports.onExecutePostLogin = async (event, api) => { /* other */ };"
 
@@ -114,3 +115,21 @@ def test_secrets_keep_their_order(api: httpx.Client) -> None:
         "a dropped secret goes, the others keep their places, new ones follow in sent order"
     )
     assert [s["name"] for s in read(api, action["id"])["secrets"]] == ["bar", "zed", "abc"]
+
+
+def test_module_lists_past_the_last_page_count_zero(api: httpx.Client) -> None:
+    # Live Auth0 (recorded 2026): one version, page=1&per_page=50 answers total 0.
+    module = create_module(api)
+    assert api.post(f"/actions/modules/{module['id']}/versions").status_code == 200
+    versions = f"/actions/modules/{module['id']}/versions"
+    assert api.get(versions, params={"page": 1, "per_page": 50}).json() == {
+        "versions": [],
+        "total": 0,
+        "page": 1,
+        "per_page": 50,
+    }
+    assert api.get(versions, params={"page": 0, "per_page": 50}).json()["total"] == 1
+    # The module list is the same service's envelope: the same rule.
+    past = api.get("/actions/modules", params={"page": 1, "per_page": 50}).json()
+    assert past == {"modules": [], "total": 0, "page": 1, "per_page": 50}
+    assert api.get("/actions/modules", params={"page": 0, "per_page": 50}).json()["total"] == 1
