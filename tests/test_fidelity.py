@@ -133,3 +133,38 @@ def test_module_lists_past_the_last_page_count_zero(api: httpx.Client) -> None:
     past = api.get("/actions/modules", params={"page": 1, "per_page": 50}).json()
     assert past == {"modules": [], "total": 0, "page": 1, "per_page": 50}
     assert api.get("/actions/modules", params={"page": 0, "per_page": 50}).json()["total"] == 1
+
+
+KNOWN_NOT_SERVED = ("login-post-identifier", "signup-post-identifier", "post-credential-validation")
+
+
+def test_trigger_ids_the_clients_know_but_the_catalogue_does_not_serve(api: httpx.Client) -> None:
+    """In Auth0's spec enum (the first two) or the official SDKs' (the third), absent
+    from the live GET /actions/triggers: known ids with nothing bound and nothing to
+    bind, never "No enum match"."""
+    served = {t["id"] for t in api.get("/actions/triggers").json()["triggers"]}
+    other = create_action(api)
+    for trigger in KNOWN_NOT_SERVED:
+        assert trigger not in served
+        bindings = f"/actions/triggers/{trigger}/bindings"
+        assert api.get(bindings).json() == {"bindings": [], "per_page": 20}
+        assert api.patch(bindings, json={"bindings": []}).json() == {"bindings": []}
+        assert api.get("/actions/actions", params={"triggerId": trigger}).json() == {
+            "actions": [],
+            "per_page": 20,
+        }
+        for ref in ({"id": trigger}, {"id": trigger, "version": "v1"}):
+            refused = api.post(
+                "/actions/actions", json={"name": f"on-{trigger}", "supported_triggers": [ref]}
+            )
+            assert refused.status_code == 400
+            assert refused.json() == {
+                "statusCode": 400,
+                "error": "Bad Request",
+                "message": f"The trigger '{trigger}' is not available on this tenant.",
+            }
+        moved = api.patch(
+            f"/actions/actions/{other['id']}", json={"supported_triggers": [{"id": trigger}]}
+        )
+        assert moved.status_code == 400, moved.text
+    assert api.get("/actions/triggers/no-such-trigger/bindings").status_code == 400

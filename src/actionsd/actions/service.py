@@ -149,6 +149,8 @@ def _load_version(conn: Connection, action_id: str, version_id: str) -> Row[Any]
 
 def _resolve_trigger(ref: TriggerIn) -> catalog.TriggerVersion:
     found = catalog.find(ref.id, ref.version)
+    if found is None and not catalog.is_served(ref.id):
+        raise errors.BusinessRule(f"The trigger '{ref.id}' is not available on this tenant.")
     if found is None:
         version = ref.version or "(current)"
         raise errors.BusinessRule(f"The trigger '{ref.id}' has no version '{version}'.")
