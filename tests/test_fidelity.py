@@ -168,3 +168,81 @@ def test_trigger_ids_the_clients_know_but_the_catalogue_does_not_serve(api: http
         )
         assert moved.status_code == 400, moved.text
     assert api.get("/actions/triggers/no-such-trigger/bindings").status_code == 400
+
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+def invalid_body(message: str) -> dict[str, Any]:
+    return {
+        "statusCode": 400,
+        "error": "Bad Request",
+        "message": f"Payload validation error: '{message}",
+        "errorCode": "invalid_body",
+    }
+
+
+def test_form_bodies_are_read_as_flat_fields(api: httpx.Client) -> None:
+    """Auth0's spec lists application/x-www-form-urlencoded for every write: fields are
+    strings, so string members can be sent that way and the others get their type's
+    message (never "Expected type object but found type object")."""
+    action = create_action(api, secrets=[{"name": "KEY", "value": "v"}])
+    path = f"/actions/actions/{action['id']}"
+    edited = api.patch(path, content="name=from-a-form&code=" + "%2F%2F%20edited", headers=FORM)
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["name"] == "from-a-form" and edited.json()["code"] == "// edited"
+
+    created = api.post(
+        "/actions/actions", content="name=new&supported_triggers=post-login", headers=FORM
+    )
+    assert created.json() == invalid_body(
+        "Expected type array but found type string' on property supported_triggers."
+    )
+    repeated = api.patch(path, content="secrets=A&secrets=B", headers=FORM)
+    assert repeated.json() == invalid_body(
+        "Expected type object but found type string' on property secrets[0]."
+    )
+    unknown = api.patch(path, content="colour=blue", headers=FORM)
+    assert unknown.json() == invalid_body("Additional properties not allowed: colour'.")
+    bindings = api.patch(
+        "/actions/triggers/post-login/bindings", content="bindings=x", headers=FORM
+    )
+    assert bindings.json() == invalid_body(
+        "Expected type array but found type string' on property bindings."
+    )
+
+    wait_status(api, action["id"], ("built",))
+    deployed = api.post(f"{path}/deploy", content="", headers=FORM)
+    assert deployed.status_code == 200, deployed.text
+    version = deployed.json()["id"]
+    rolled = api.post(f"{path}/versions/{version}/deploy", content="", headers=FORM)
+    assert rolled.status_code == 200, rolled.text
+    flag = api.post(f"{path}/versions/{version}/deploy", content="update_draft=true", headers=FORM)
+    assert flag.json() == invalid_body(
+        "Expected type boolean but found type string' on property update_draft."
+    )
+    assert read(api, action["id"])["name"] == "from-a-form"
+
+
+def test_json_sent_as_a_form_and_other_formats_are_refused_clearly(api: httpx.Client) -> None:
+    action = create_action(api)
+    path = f"/actions/actions/{action['id']}"
+    # What `curl -X PATCH -d '{...}'` sends: JSON labelled as a form.
+    as_form = api.patch(path, content='{"name": "renamed"}', headers=FORM)
+    assert as_form.json() == invalid_body(
+        "The body is JSON but its Content-Type is application/x-www-form-urlencoded: "
+        "send it with Content-Type: application/json'."
+    )
+    as_text = api.patch(path, content='{"name": "renamed"}', headers={"content-type": "text/plain"})
+    assert as_text.status_code == 415
+    assert as_text.json() == {
+        "statusCode": 415,
+        "error": "Unsupported Media Type",
+        "message": "Unsupported Media Type: text/plain. Send the body as application/json "
+        "(or application/x-www-form-urlencoded).",
+    }
+    assert read(api, action["id"])["name"] == action["name"], "refusals change nothing"
+    # A JSON type with a suffix or a charset is JSON.
+    for kind in ("application/json; charset=utf-8", "application/merge-patch+json"):
+        response = api.patch(path, content='{"name": "renamed"}', headers={"content-type": kind})
+        assert response.status_code == 200, (kind, response.text)
