@@ -17,6 +17,14 @@ tests/sdk/node/node_modules/.installed: tests/sdk/node/package.json $(VENV)/.ins
 	cd tests/sdk/node && $(NPM) ci --no-audit --no-fund
 	touch $@
 
+# auth0-python 5.x beside the suite's 6.x: both are the `auth0` package, so 5.x gets a
+# virtualenv of its own (tests/test_sdk_python5.py runs its script there).
+PY5 := tests/sdk/python5/.venv
+$(PY5)/.installed: tests/sdk/python5/requirements.txt
+	$(PYTHON) -m venv $(PY5)
+	$(PY5)/bin/python -m pip install -q -r tests/sdk/python5/requirements.txt
+	touch $@
+
 # The dashboard: built with Vite into the Python package (pip users need no Node).
 UI_BUILT := src/actionsd/dashboard/static/index.html
 UI_SOURCES := $(shell find ui/src -type f) ui/index.html ui/vite.config.ts ui/tsconfig.json
@@ -35,7 +43,7 @@ serve: $(VENV)/.installed $(UI_BUILT)
 
 # PostgreSQL: .ci/postgres.sh installs and starts a local server when run as root;
 # elsewhere set ACTIONSD_TEST_PG_URL yourself, or the PostgreSQL runs are skipped.
-test: $(VENV)/.installed tests/sdk/node/node_modules/.installed $(UI_BUILT)
+test: $(VENV)/.installed tests/sdk/node/node_modules/.installed $(PY5)/.installed $(UI_BUILT)
 	@if [ -z "$$ACTIONSD_TEST_PG_URL" ] && [ "$$(id -u)" = 0 ]; then \
 	  export ACTIONSD_TEST_PG_URL=$$(bash .ci/postgres.sh); \
 	fi; \
@@ -61,4 +69,4 @@ bench-http: $(VENV)/.installed benchmarks/node/node_modules/.installed
 	$(PY) benchmarks/http_api.py
 
 clean:
-	rm -rf $(VENV) tests/sdk/node/node_modules ui/node_modules src/actionsd/dashboard/static
+	rm -rf $(VENV) $(PY5) tests/sdk/node/node_modules ui/node_modules src/actionsd/dashboard/static
