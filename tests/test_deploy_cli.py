@@ -121,7 +121,9 @@ def fire(api: httpx.Client) -> dict[str, Any]:
     return claims
 
 
-def test_export_edit_import_export(cli_server: CliServer, api: httpx.Client, tmp_path: Path) -> None:
+def test_export_edit_import_export(
+    cli_server: CliServer, api: httpx.Client, tmp_path: Path
+) -> None:
     first = create(
         api,
         "dc-first",
@@ -137,7 +139,11 @@ def test_export_edit_import_export(cli_server: CliServer, api: httpx.Client, tmp
     refs = [{"ref": {"type": "action_id", "value": a["id"]}} for a in actions]
     bound = api.patch("/actions/triggers/post-login/bindings", json={"bindings": refs})
     assert bound.status_code == 200, bound.text
-    assert fire(api) == {"https://x/first": "k-1", "https://x/second": "v1", "https://x/third": "v1"}
+    assert fire(api) == {
+        "https://x/first": "k-1",
+        "https://x/second": "v1",
+        "https://x/third": "v1",
+    }
 
     tenant = export(cli_server, tmp_path)
     exported = {a["name"]: a for a in tenant["actions"]}
@@ -175,7 +181,11 @@ def test_export_edit_import_export(cli_server: CliServer, api: httpx.Client, tmp
     assert reexported["dc-first"]["secrets"] == [{"name": "KEY"}, {"name": "OTHER"}]
     # The secrets kept their values through an import that sent only their names, and
     # the edited code runs.
-    assert fire(api) == {"https://x/first": "k-1", "https://x/second": "v2", "https://x/third": "v1"}
+    assert fire(api) == {
+        "https://x/first": "k-1",
+        "https://x/second": "v2",
+        "https://x/third": "v1",
+    }
     for action in actions:
         read = api.get(f"/actions/actions/{action['id']}").json()
         assert read["all_changes_deployed"] is True, read

@@ -187,9 +187,7 @@ def _secrets(
         sent[s.name] = s
     order = [name for name in old if name in sent]
     order += [name for name in sent if name not in old]
-    return [
-        {"name": name, "value": _value(sent[name], old), "updated_at": now} for name in order
-    ]
+    return [{"name": name, "value": _value(sent[name], old), "updated_at": now} for name in order]
 
 
 def _value(secret: SecretIn, old: dict[str, str]) -> str:
@@ -288,13 +286,15 @@ def update_action(
     # when it ends equal to the deployed version (Auth0 does so: deploy-cli PATCHes every
     # action on each import, most of them unchanged).
     deployed = deployed_versions(conn, [row]).get(row.deployed_version_id)
-    draft = {**row._mapping, **changes}
+    unchanged = deployed is not None and (
+        _content({**row._mapping, **changes}) == _content(deployed._mapping)
+    )
     changes.update(
         status="pending",
         build_errors=[],
         built_at=None,
         build_claimed_at=None,
-        all_changes_deployed=deployed is not None and _content(draft) == _content(deployed),
+        all_changes_deployed=unchanged,
         updated_at=now,
     )
     conn.execute(actions.update().where(actions.c.id == action_id).values(**changes))
@@ -443,15 +443,14 @@ def rollback(
         )
         same = True
     else:
-        same = row.status == "built" and _content(row._mapping) == _content(source)
+        same = row.status == "built" and _content(row._mapping) == _content(source._mapping)
     return _make_deployed(conn, action_id, new_version, all_changes_deployed=same, limits=limits)
 
 
-def _content(r: Mapping[str, Any] | Row[Any]) -> tuple[Any, ...]:
-    """What a draft and a version must share for the version to run the draft's
-    changes: a secret's value counts as well as its name (the version runs with the
-    value it was deployed with); a dependency's informative ``registry_url`` does not."""
-    c = r if isinstance(r, Mapping) else r._mapping
+def _content(c: Mapping[Any, Any]) -> tuple[Any, ...]:
+    """What a draft and a version (their columns) must share for the version to run the
+    draft's changes: a secret's value counts as well as its name (the version runs with
+    the value it was deployed with); a dependency's informative ``registry_url`` does not."""
     secrets = sorted((s["name"], s["value"]) for s in c["secrets"])
     deps = [(d["name"], d["version"]) for d in c["dependencies"]]
     return (

@@ -89,9 +89,7 @@ class FormBodyMiddleware:
         except errors.DomainError as exc:
             await error_response(exc)(scope, receive, send)
             return
-        replaced = [
-            (k, v) for k, v in headers if k not in (b"content-type", b"content-length")
-        ]
+        replaced = [(k, v) for k, v in headers if k not in (b"content-type", b"content-length")]
         replaced += [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
