@@ -5,7 +5,6 @@ stay short; the default is checked on its own."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -25,18 +24,10 @@ def pause_between_calls(tmp_path: Path, keep_alive_s: int, pause_ms: int) -> str
         pytest.fail("tests/sdk/node has no node_modules: run `make test` (it runs npm ci)")
     server = CliServer(tmp_path, env={"ACTIONSD_KEEP_ALIVE_SECONDS": str(keep_alive_s)}).start()
     try:
-        creds = server.credentials()
         result = subprocess.run(
             [node_executable(), "keepalive.mjs"],
             cwd=SDK_DIR,
-            env={
-                "PATH": os.environ.get("PATH", ""),
-                "NODE_EXTRA_CA_CERTS": str(server.ca_file),
-                "ACTIONSD_DOMAIN": server.domain,
-                "ACTIONSD_CLIENT_ID": creds["client_id"],
-                "ACTIONSD_CLIENT_SECRET": creds["client_secret"],
-                "ACTIONSD_PAUSE_MS": str(pause_ms),
-            },
+            env={**server.client_env(), "ACTIONSD_PAUSE_MS": str(pause_ms)},
             capture_output=True,
             text=True,
             timeout=120,

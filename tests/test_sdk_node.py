@@ -4,7 +4,6 @@ unmodified) against ``actionsd serve`` over HTTPS: ``sdk/node/lifecycle.mjs`` an
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,15 +37,7 @@ def cli_server(
 
 def run_script(cli_server: CliServer, script: str) -> str:
     """Run one of sdk/node's scripts against the server; its output, once it passed."""
-    creds = cli_server.credentials()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "NODE_EXTRA_CA_CERTS": str(cli_server.ca_file),
-        "ACTIONSD_DOMAIN": cli_server.domain,
-        "ACTIONSD_CLIENT_ID": creds["client_id"],
-        "ACTIONSD_CLIENT_SECRET": creds["client_secret"],
-        "ACTIONSD_READ_TOKEN": cli_token(cli_server, "read:actions"),
-    }
+    env = {**cli_server.client_env(), "ACTIONSD_READ_TOKEN": cli_token(cli_server, "read:actions")}
     result = subprocess.run(
         [node_executable(), script],
         cwd=SDK_DIR,

@@ -5,7 +5,6 @@ virtualenv, which ``make test`` creates (tests/sdk/python5/requirements.txt); th
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,17 +30,10 @@ def cli_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CliSe
 
 
 def test_python_sdk_v5_lifecycle(cli_server: CliServer) -> None:
-    creds = cli_server.credentials()
     result = subprocess.run(
         [str(PYTHON), "lifecycle.py"],
         cwd=SDK_DIR,
-        env={
-            "PATH": os.environ.get("PATH", ""),
-            "SSL_CERT_FILE": str(cli_server.ca_file),
-            "ACTIONSD_DOMAIN": cli_server.domain,
-            "ACTIONSD_CLIENT_ID": creds["client_id"],
-            "ACTIONSD_CLIENT_SECRET": creds["client_secret"],
-        },
+        env=cli_server.client_env(),
         capture_output=True,
         text=True,
         timeout=180,
