@@ -25,6 +25,13 @@ $(PY5)/.installed: tests/sdk/python5/requirements.txt
 	$(PY5)/bin/python -m pip install -q -r tests/sdk/python5/requirements.txt
 	touch $@
 
+test: $(PY5)/.installed
+clean: clean-python5
+clean-python5:
+	rm -rf $(PY5)
+
+.PHONY: clean-python5
+
 # The dashboard: built with Vite into the Python package (pip users need no Node).
 UI_BUILT := src/actionsd/dashboard/static/index.html
 UI_SOURCES := $(shell find ui/src -type f) ui/index.html ui/vite.config.ts ui/tsconfig.json
@@ -43,7 +50,7 @@ serve: $(VENV)/.installed $(UI_BUILT)
 
 # PostgreSQL: .ci/postgres.sh installs and starts a local server when run as root;
 # elsewhere set ACTIONSD_TEST_PG_URL yourself, or the PostgreSQL runs are skipped.
-test: $(VENV)/.installed tests/sdk/node/node_modules/.installed $(PY5)/.installed $(UI_BUILT)
+test: $(VENV)/.installed tests/sdk/node/node_modules/.installed $(UI_BUILT)
 	@if [ -z "$$ACTIONSD_TEST_PG_URL" ] && [ "$$(id -u)" = 0 ]; then \
 	  export ACTIONSD_TEST_PG_URL=$$(bash .ci/postgres.sh); \
 	fi; \
@@ -69,4 +76,4 @@ bench-http: $(VENV)/.installed benchmarks/node/node_modules/.installed
 	$(PY) benchmarks/http_api.py
 
 clean:
-	rm -rf $(VENV) $(PY5) tests/sdk/node/node_modules ui/node_modules src/actionsd/dashboard/static
+	rm -rf $(VENV) tests/sdk/node/node_modules ui/node_modules src/actionsd/dashboard/static
