@@ -158,9 +158,12 @@ def test_export_edit_import_export(
         "dc-third",
     ]
 
-    # The edit a team makes: a new order, new code for one action.
+    # The edit a team makes: a new order, new code for one action. And one action left
+    # to deploy by hand (deployed: false): deploy-cli still PATCHes it, unchanged.
     bindings = {b["action_name"]: b for b in tenant["triggers"]["post-login"]}
     tenant["triggers"]["post-login"] = [bindings[n] for n in ("dc-third", "dc-first", "dc-second")]
+    by_name = {a["name"]: a for a in tenant["actions"]}
+    by_name["dc-third"]["deployed"] = False
     export_dir = tmp_path / "export"
     (export_dir / exported["dc-second"]["code"]).write_text(claim("second", "'v2'"))
     (export_dir / "tenant.yaml").write_text(yaml.safe_dump(tenant))
@@ -188,9 +191,11 @@ def test_export_edit_import_export(
     }
     for action in actions:
         read = api.get(f"/actions/actions/{action['id']}").json()
+        # The one PATCHed without a deploy stays deployed: its draft did not change.
         assert read["all_changes_deployed"] is True, read
         # deploy-cli deploys every action its YAML marks deployed, changed or not.
-        assert read["deployed_version"]["number"] == versions_before[action["id"]] + 1
+        redeployed = action is not third
+        assert read["deployed_version"]["number"] == versions_before[action["id"]] + redeployed
     # What it calls outside the Actions API with AUTH0_INCLUDED_ONLY=[actions, triggers]
     # (our own calls here are /api/v2/actions/… and /actionsd/…; the server's start-up
     # probe is the JWKS).
