@@ -23,6 +23,21 @@ tests/sdk/node/node_modules/.installed: tests/sdk/node/package.json $(VENV)/.ins
 	cd tests/sdk/node && $(NPM) ci --no-audit --no-fund
 	touch $@
 
+# auth0-python 5.x beside the suite's 6.x: both are the `auth0` package, so 5.x gets a
+# virtualenv of its own (tests/test_sdk_python5.py runs its script there).
+PY5 := tests/sdk/python5/.venv
+$(PY5)/.installed: tests/sdk/python5/requirements.txt
+	$(PYTHON) -m venv $(PY5)
+	$(PY5)/bin/python -m pip install -q -r tests/sdk/python5/requirements.txt
+	touch $@
+
+test: $(PY5)/.installed
+clean: clean-python5
+clean-python5:
+	rm -rf $(PY5)
+
+.PHONY: clean-python5
+
 # The dashboard: built with Vite into the Python package (pip users need no Node).
 UI_BUILT := src/actionsd/dashboard/static/index.html
 UI_SOURCES := $(shell find ui/src -type f) ui/index.html ui/vite.config.ts ui/tsconfig.json

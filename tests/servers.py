@@ -155,6 +155,19 @@ class CliServer:
         creds: dict[str, str] = json.loads((self.data_dir / "admin-client.json").read_text())
         return creds
 
+    def client_env(self) -> dict[str, str]:
+        """The environment of an SDK script run as a user runs one: PATH, the local CA
+        trusted, and ``ACTIONSD_DOMAIN``/``_CLIENT_ID``/``_CLIENT_SECRET``."""
+        creds = self.credentials()
+        return {
+            "PATH": os.environ.get("PATH", ""),
+            "NODE_EXTRA_CA_CERTS": str(self.ca_file),
+            "SSL_CERT_FILE": str(self.ca_file),
+            "ACTIONSD_DOMAIN": self.domain,
+            "ACTIONSD_CLIENT_ID": creds["client_id"],
+            "ACTIONSD_CLIENT_SECRET": creds["client_secret"],
+        }
+
     def start(self) -> CliServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "ACTIONSD_BUILD_POLL_SECONDS": "0.05", **self.env}

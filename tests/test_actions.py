@@ -60,6 +60,10 @@ def test_deploy_creates_numbered_versions_and_current_version(api: httpx.Client)
     first = deploy(api, action["id"])
     assert first["number"] == 1 and first["status"] == "built"
     assert first["action"]["id"] == action["id"]
+    # Auth0's answer, taken before its switch-over (TestActionManager_Deploy.yaml); ours
+    # is deployed already, as the GET right after shows.
+    assert first["deployed"] is False and "built_at" not in first
+    assert first["action"]["all_changes_deployed"] is False
     read = api.get(f"/actions/actions/{action['id']}").json()
     assert read["all_changes_deployed"] is True
     assert read["deployed_version"]["id"] == first["id"]

@@ -1,10 +1,9 @@
-"""The official Auth0 Node SDK (``auth0`` v7 on npm, unmodified) against ``actionsd
-serve`` over HTTPS: ``sdk/node/lifecycle.mjs`` runs the whole lifecycle and asserts
-every step."""
+"""The official Auth0 Node SDK (``auth0`` v7 on npm, and the legacy 4.x, both
+unmodified) against ``actionsd serve`` over HTTPS: ``sdk/node/lifecycle.mjs`` and
+``sdk/node/legacy.mjs`` run a lifecycle each and assert every step."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,18 +35,11 @@ def cli_server(
     server.stop()
 
 
-def test_node_sdk_lifecycle(cli_server: CliServer) -> None:
-    creds = cli_server.credentials()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "NODE_EXTRA_CA_CERTS": str(cli_server.ca_file),
-        "ACTIONSD_DOMAIN": cli_server.domain,
-        "ACTIONSD_CLIENT_ID": creds["client_id"],
-        "ACTIONSD_CLIENT_SECRET": creds["client_secret"],
-        "ACTIONSD_READ_TOKEN": cli_token(cli_server, "read:actions"),
-    }
+def run_script(cli_server: CliServer, script: str) -> str:
+    """Run one of sdk/node's scripts against the server; its output, once it passed."""
+    env = {**cli_server.client_env(), "ACTIONSD_READ_TOKEN": cli_token(cli_server, "read:actions")}
     result = subprocess.run(
-        [node_executable(), "lifecycle.mjs"],
+        [node_executable(), script],
         cwd=SDK_DIR,
         env=env,
         capture_output=True,
@@ -55,4 +47,13 @@ def test_node_sdk_lifecycle(cli_server: CliServer) -> None:
         timeout=180,
     )
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
-    assert result.stdout.count("ok - ") == 10, result.stdout
+    return result.stdout
+
+
+def test_node_sdk_lifecycle(cli_server: CliServer) -> None:
+    assert run_script(cli_server, "lifecycle.mjs").count("ok - ") == 10
+
+
+def test_legacy_node_sdk_v4(cli_server: CliServer) -> None:
+    """auth0 4.x, still in use: bindings through ``actions.updateTriggerBindings``."""
+    assert run_script(cli_server, "legacy.mjs").count("ok - ") == 5

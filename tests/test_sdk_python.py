@@ -189,3 +189,13 @@ def test_local_ca_files(cli_server: CliServer) -> None:
     assert f"NODE_EXTRA_CA_CERTS={tls / 'ca.pem'}" in log
     assert f"SSL_CERT_FILE={tls / 'ca.pem'}" in log
     assert cli_server.credentials()["client_secret"] not in log, "secrets are never logged"
+
+
+def test_every_trigger_id_of_the_sdks_enum_is_answered(client: ManagementClient) -> None:
+    # post-credential-validation is in this SDK's enum, not in Auth0's spec or catalogue.
+    for trigger in (
+        "login-post-identifier",
+        "signup-post-identifier",
+        "post-credential-validation",
+    ):
+        assert list(client.actions.triggers.bindings.list(trigger)) == []

@@ -17,6 +17,7 @@ from actionsd.actions.service import Limits
 from actionsd.api import docs, health, openapi
 from actionsd.api import errors as api_errors
 from actionsd.api.deps import AppState
+from actionsd.api.forms import FormBodyMiddleware
 from actionsd.api.limits import BodyLimitMiddleware
 from actionsd.api.ratelimit import RateLimitMiddleware, TokenBucket
 from actionsd.api.shortcuts import ShortcutMiddleware
@@ -124,6 +125,7 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
     if settings.shortcuts:
         # Innermost of ours: the rate limit and the body size limit apply to its answers.
         app.add_middleware(ShortcutMiddleware, shortcuts=binding_views.SHORTCUTS)
+    app.add_middleware(FormBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware)
     return app

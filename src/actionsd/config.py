@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     token_lifetime_seconds: int = 86400
     # Largest request body accepted; larger ones are refused (413) before parsing.
     max_body_bytes: int = 1024 * 1024
+    # How long an idle keep-alive connection stays open. Clients pool connections and
+    # reuse them after long pauses (Auth0's edge keeps them open); uvicorn's own 5 s
+    # broke the next call of a client that paused longer. Longer than the 60 s idle
+    # limit common to proxies, so one in front never reuses a connection we dropped.
+    keep_alive_seconds: int = 75
     # Answer the hottest routes' successful calls below the framework (api/shortcuts.py);
     # off, every request takes the regular route.
     shortcuts: bool = True

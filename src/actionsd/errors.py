@@ -49,6 +49,13 @@ class MalformedJson(DomainError):
     code = "malformed_json"
 
 
+class UnsupportedMediaType(DomainError):
+    """A body in a format the API does not read (hapi's 415, no errorCode)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
 class BusinessRule(DomainError):
     """A valid request that the Actions service refuses (400, no errorCode)."""
 

@@ -54,6 +54,17 @@ def version(v: Any, *, deployed_id: str | None, action: Any | None = None) -> di
     return body
 
 
+def deploy_answer(v: Any, action: Any) -> dict[str, Any]:
+    """What both deploy operations answer. Auth0 switches a deployment over after it has
+    answered: the new version is not ``deployed`` yet, has no ``built_at`` yet, and the
+    embedded action has ``all_changes_deployed: false`` (every recorded deploy and
+    roll-back). Ours is effective before the answer leaves; a GET shows it."""
+    body = version(v, deployed_id=None, action=action)
+    del body["built_at"]
+    body["action"]["all_changes_deployed"] = False
+    return body
+
+
 def action_base(a: Any) -> dict[str, Any]:
     return {
         "id": a.id,

@@ -7,6 +7,7 @@ before writing anything.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,6 +149,8 @@ def _load_version(conn: Connection, action_id: str, version_id: str) -> Row[Any]
 
 def _resolve_trigger(ref: TriggerIn) -> catalog.TriggerVersion:
     found = catalog.find(ref.id, ref.version)
+    if found is None and not catalog.is_served(ref.id):
+        raise errors.BusinessRule(f"The trigger '{ref.id}' is not available on this tenant.")
     if found is None:
         version = ref.version or "(current)"
         raise errors.BusinessRule(f"The trigger '{ref.id}' has no version '{version}'.")
@@ -171,19 +174,24 @@ def _secrets(
     incoming: list[SecretIn], existing: list[dict[str, Any]], now: int
 ) -> list[dict[str, Any]]:
     """The new secret list: a value sent replaces the old one, a secret sent without a
-    value keeps its old value; every secret sent gets a new ``updated_at``."""
+    value keeps its old value; every secret sent gets a new ``updated_at``. Secrets
+    that stay keep their place and new names follow, in the order sent (as Auth0 keeps
+    them, whatever order a client sends)."""
     old = {s["name"]: s["value"] for s in existing}
-    seen: set[str] = set()
-    result = []
+    sent: dict[str, SecretIn] = {}
     for s in incoming:
-        if s.name in seen:
+        if s.name in sent:
             raise errors.InvalidBody(
                 f"Payload validation error: 'Duplicate secret name: {s.name}' on property secrets."
             )
-        seen.add(s.name)
-        value = s.value if s.value is not None else old.get(s.name, "")
-        result.append({"name": s.name, "value": value, "updated_at": now})
-    return result
+        sent[s.name] = s
+    order = [name for name in old if name in sent]
+    order += [name for name in sent if name not in old]
+    return [{"name": name, "value": _value(sent[name], old), "updated_at": now} for name in order]
+
+
+def _value(secret: SecretIn, old: dict[str, str]) -> str:
+    return secret.value if secret.value is not None else old.get(secret.name, "")
 
 
 def _dependencies(deps: list[Any]) -> list[dict[str, Any]]:
@@ -274,14 +282,19 @@ def update_action(
         changes["secrets"] = _secrets(body.secrets, row.secrets, now)
     if "modules" in fields and body.modules is not None:
         changes["modules"] = resolve_refs(conn, body.modules)
-    # Any edit puts the draft back through the build and marks it undeployed (Auth0 does
-    # so even when nothing changed).
+    # Any edit puts the draft back through the build. It stays "all changes deployed"
+    # when it ends equal to the deployed version (Auth0 does so: deploy-cli PATCHes every
+    # action on each import, most of them unchanged).
+    deployed = deployed_versions(conn, [row]).get(row.deployed_version_id)
+    unchanged = deployed is not None and (
+        _content({**row._mapping, **changes}) == _content(deployed._mapping)
+    )
     changes.update(
         status="pending",
         build_errors=[],
         built_at=None,
         build_claimed_at=None,
-        all_changes_deployed=False,
+        all_changes_deployed=unchanged,
         updated_at=now,
     )
     conn.execute(actions.update().where(actions.c.id == action_id).values(**changes))
@@ -430,13 +443,25 @@ def rollback(
         )
         same = True
     else:
-        same = row.status == "built" and _content(row) == _content(source)
+        same = row.status == "built" and _content(row._mapping) == _content(source._mapping)
     return _make_deployed(conn, action_id, new_version, all_changes_deployed=same, limits=limits)
 
 
-def _content(r: Row[Any]) -> tuple[Any, ...]:
-    secrets = sorted((s["name"], s["value"]) for s in r.secrets)
-    return (r.code, r.runtime, r.dependencies, secrets, r.modules, r.trigger_id, r.trigger_version)
+def _content(c: Mapping[Any, Any]) -> tuple[Any, ...]:
+    """What a draft and a version (their columns) must share for the version to run the
+    draft's changes: a secret's value counts as well as its name (the version runs with
+    the value it was deployed with); a dependency's informative ``registry_url`` does not."""
+    secrets = sorted((s["name"], s["value"]) for s in c["secrets"])
+    deps = [(d["name"], d["version"]) for d in c["dependencies"]]
+    return (
+        c["code"],
+        c["runtime"],
+        deps,
+        secrets,
+        c["modules"],
+        c["trigger_id"],
+        c["trigger_version"],
+    )
 
 
 def _make_deployed(
@@ -454,7 +479,7 @@ def _make_deployed(
     _prune_versions(conn, action_id, limits.max_versions_per_action, version_id)
     action = load_action(conn, action_id)
     version = _load_version(conn, action_id, version_id)
-    return render.version(version, deployed_id=version_id, action=action)
+    return render.deploy_answer(version, action)
 
 
 def actions_counter(conn: Connection) -> int:

@@ -130,7 +130,14 @@ def list_modules(conn: Connection, *, page: int, per_page: int | None) -> dict[s
     rows = list(conn.execute(stmt))
     usage = _usage(conn)
     items = [_render(m, None, len(usage.get(m.id, ())), full=False) for m in rows]
-    return {"modules": items, "total": total, "page": page, "per_page": per_page or len(items)}
+    return _page("modules", items, total, page, per_page or len(items))
+
+
+def _page(key: str, items: list[Any], total: int, page: int, per_page: int) -> dict[str, Any]:
+    """The Modules service's list envelope: every member always, zeros included, and
+    ``total`` 0 on a page past the end (live Auth0: a module with one version answers
+    ``page=1&per_page=50`` with ``total: 0``)."""
+    return {key: items, "total": total if items else 0, "page": page, "per_page": per_page}
 
 
 def create_module(conn: Connection, body: CreateModuleIn) -> dict[str, Any]:
@@ -264,7 +271,7 @@ def list_versions(conn: Connection, module_id: str, *, page: int, per_page: int)
         .offset(page * per_page)
     )
     items = [render_version(v) for v in rows]
-    return {"versions": items, "total": total.scalar_one(), "page": page, "per_page": per_page}
+    return _page("versions", items, total.scalar_one(), page, per_page)
 
 
 def rollback(conn: Connection, module_id: str, version_id: str) -> dict[str, Any]:

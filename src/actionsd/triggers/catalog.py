@@ -2,8 +2,10 @@
 
 This is Auth0's live catalogue as recorded in August 2026 (contract §4.2), including its
 quirks: deprecated versions advertise a ``default_runtime`` that their ``runtimes`` no
-longer list. ``login-post-identifier`` and ``signup-post-identifier`` are in the spec's
-enum but not in the live catalogue; we follow the live catalogue.
+longer list. ``login-post-identifier``, ``signup-post-identifier`` (the spec's enum) and
+``post-credential-validation`` (the official SDKs' enum) are trigger ids of the API
+that the live catalogue does not serve: paths and filters accept them, no action can
+target them (docs/compatibility.md).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ TRIGGER_BOUND = "trigger-bound"
 ENTITY_BOUND = "entity-bound"
 
 # The path enum accepted by /triggers/{triggerId}/bindings and the triggerId filter:
-# the spec's 14 values plus ``mcp-tool``, which Auth0 serves although its spec omits it.
+# the spec's 14 values, ``mcp-tool`` (Auth0 serves it although its spec omits it) and
+# ``post-credential-validation`` (in the enum of Node SDK 6.4+/7 and auth0-python 6.4+,
+# generated from a later spec).
 TRIGGER_IDS: tuple[str, ...] = (
     "post-login",
     "credentials-exchange",
@@ -31,6 +35,7 @@ TRIGGER_IDS: tuple[str, ...] = (
     "login-post-identifier",
     "signup-post-identifier",
     "mcp-tool",
+    "post-credential-validation",
 )
 
 
@@ -115,6 +120,11 @@ def find(trigger_id: str, version: str | None) -> TriggerVersion | None:
     if version is None:
         return _CURRENT.get(trigger_id)
     return _BY_KEY.get((trigger_id, version))
+
+
+def is_served(trigger_id: str) -> bool:
+    """Whether the catalogue has the trigger at all (some ids of the API it does not)."""
+    return trigger_id in _CURRENT
 
 
 def binding_policy(trigger_id: str) -> str | None:
