@@ -19,7 +19,6 @@ from actionsd.api import health, openapi
 from actionsd.api.deps import AppState
 from actionsd.api.limits import BodyLimitMiddleware
 from actionsd.api.ratelimit import RateLimitMiddleware, TokenBucket
-from actionsd.api.shortcuts import ShortcutMiddleware
 from actionsd.auth import clients
 from actionsd.auth import views as auth_views
 from actionsd.auth.keys import KeyStore
@@ -77,7 +76,7 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
         )
         state.wake_builder = worker.wake
         if settings.runtime:
-            state.runtime = Runtime(state.engine, settings, builds_dir, state.fast_reader())
+            state.runtime = Runtime(state.engine, settings, builds_dir)
         app.state.actionsd = state
         app.state.build_worker = worker
         if settings.build_worker:
@@ -93,7 +92,6 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
             worker.stop()
             if state.runtime is not None:
                 state.runtime.close()
-            await state.aclose()
             state.engine.dispose()
 
     app = FastAPI(
@@ -115,9 +113,6 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
     app.include_router(runtime_views.router)
     app.include_router(health.router)
     dashboard.install(app)
-    if settings.shortcuts:
-        # Innermost of ours: the rate limit and the body size limit apply to its answers.
-        app.add_middleware(ShortcutMiddleware, shortcuts=binding_views.SHORTCUTS)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware)
     return app

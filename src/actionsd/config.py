@@ -34,9 +34,6 @@ class Settings(BaseSettings):
     token_lifetime_seconds: int = 86400
     # Largest request body accepted; larger ones are refused (413) before parsing.
     max_body_bytes: int = 1024 * 1024
-    # Answer the hottest routes' successful calls below the framework (api/shortcuts.py);
-    # off, every request takes the regular route.
-    shortcuts: bool = True
 
     # Token bucket for the Management API (Auth0 sends x-ratelimit-* on every response).
     rate_limit_burst: int = 10000
