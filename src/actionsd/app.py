@@ -82,8 +82,8 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
         if settings.build_worker:
             worker.start()
         # What startup built lives as long as the process: keep it out of the cyclic
-        # collector's full passes (each one walked it all: 25-45 ms with the loop stopped,
-        # seen as p99 spikes under load; 1-4 ms after).
+        # collector's full passes, which walked it all with the loop stopped (seen as p99
+        # spikes under load; docs/benchmarks.md).
         gc.collect()
         gc.freeze()
         try:

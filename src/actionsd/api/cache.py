@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -48,17 +48,17 @@ class ResponseCache:
             self._entries[key] = Entry(version, body)
 
     async def serve(
-        self, key: Any, current: Callable[[], V], render: Callable[[], tuple[bytes, V]]
+        self, key: Any, current: Awaitable[V], render: Callable[[], tuple[bytes, V]]
     ) -> tuple[bytes, V]:
-        """The body for ``key``: the stored one if ``current()`` (the database version
-        committed now) still matches, else ``render()``'s (it reads the version in its
-        own snapshot), stored for next time. Both run on the threadpool.
+        """The body for ``key``: the stored one if ``current`` (the database version
+        committed now) still matches, else ``render()``'s (on the threadpool; it reads
+        the version in its own snapshot), stored for next time.
 
         Requests that miss at the same version share one rendering: after a write,
         the first request of a burst renders and the rest wait for it (each rendering
         them all at once kept every connection waiting for up to a second)."""
         try:
-            version = await run_in_threadpool(current)
+            version = await current
         except Exception as exc:  # the database is down or restarting
             raise errors.ServiceUnavailable("The database is unavailable; try again.") from exc
         cached = self.get(key, version)

@@ -60,20 +60,16 @@ async def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def authorize(state: AppState, authorization: str | None, scope: str) -> tokens.Claims:
-    """The claims of a valid bearer token carrying ``scope``: 401 or 403 otherwise."""
-    claims = tokens.verify(state.keys, authorization, state.settings.domains, state.verified)
-    if scope not in claims.scopes:
-        raise errors.Forbidden(f"Insufficient scope, expected any of: {scope}")
-    return claims
-
-
 def requires(scope: str) -> Any:
     """A route dependency: a valid bearer token carrying ``scope`` (403 otherwise)."""
 
     # async: a (usually cached) token check must not cost a threadpool hop per request.
     async def check(request: Request, state: State) -> tokens.Claims:
-        return authorize(state, request.headers.get("authorization"), scope)
+        authorization = request.headers.get("authorization")
+        claims = tokens.verify(state.keys, authorization, state.settings.domains, state.verified)
+        if scope not in claims.scopes:
+            raise errors.Forbidden(f"Insufficient scope, expected any of: {scope}")
+        return claims
 
     check.required_scope = scope  # type: ignore[attr-defined]
     return Depends(check)

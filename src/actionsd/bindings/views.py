@@ -12,6 +12,7 @@ from actionsd.actions.models import TriggerId
 from actionsd.api.deps import AppState, Page, PerPage, State, requires
 from actionsd.bindings import service
 from actionsd.bindings.models import BindingListOut, UpdateBindingsIn, UpdatedBindingsOut
+from actionsd.db.engine import committed_now
 from actionsd.triggers.catalog import CATALOG
 
 router = APIRouter(prefix="/api/v2/actions", tags=["triggers"])
@@ -72,20 +73,14 @@ async def list_bindings(
 
     The ``ETag`` names the list's revision; send it back as ``If-Match`` on PATCH to
     refuse (412) a replacement of a list that changed since (an actionsd extension)."""
-    body, revision = await _list(state, triggerId, page, per_page)
-    return Response(body, media_type=JSON, headers={"ETag": _etag(revision)})
-
-
-async def _list(state: AppState, trigger_id: str, page: int, per_page: int) -> tuple[bytes, int]:
-    """The page's body and the list's revision."""
     # One small indexed read decides whether the rendered page is still current; the
     # rendering runs only on a miss.
     body, current = await state.responses.serve(
-        ("bindings", trigger_id, page, per_page),
-        lambda: service.current_version(state.engine, trigger_id),
-        lambda: _render_bindings(state, trigger_id, page, per_page),
+        ("bindings", triggerId, page, per_page),
+        committed_now(state.engine, lambda conn: service.version(conn, triggerId)),
+        lambda: _render_bindings(state, triggerId, page, per_page),
     )
-    return body, current[0]
+    return Response(body, media_type=JSON, headers={"ETag": _etag(current[0])})
 
 
 def _render_bindings(

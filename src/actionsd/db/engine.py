@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from starlette.concurrency import run_in_threadpool
 
 T = TypeVar("T")
 WRITE = "actionsd_write"
@@ -61,9 +62,9 @@ _registry_lock = threading.Lock()
 
 
 def _writer_lock(engine: Engine) -> contextlib.AbstractContextManager[Any]:
-    """SQLite admits one writer at a time. Threads of one process queue on a lock here,
-    in order, instead of in SQLite's busy handler, which sleeps in growing steps (that
-    took concurrent PATCHes from ~2 ms each to over a second at p99)."""
+    """SQLite admits one writer at a time. Threads of one process queue on a lock here
+    instead of in SQLite's busy handler, which sleeps in growing steps (figures in
+    docs/benchmarks.md)."""
     if engine.dialect.name != "sqlite":
         return contextlib.nullcontext()
     with _registry_lock:
@@ -92,6 +93,15 @@ def committed(engine: Engine, read: Callable[[Connection], T]) -> T:
     committed now (what a cache checks an entry against before serving it)."""
     with engine.connect() as conn:
         return read(conn)
+
+
+async def committed_now(engine: Engine, read: Callable[[Connection], T]) -> T:
+    """``committed`` from the event loop. SQLite answers a small read from a local file
+    in microseconds, so it runs inline (a threadpool hop cost more than the read);
+    PostgreSQL's runs on the threadpool, so a slow server never holds the loop."""
+    if engine.dialect.name == "sqlite":
+        return committed(engine, read)
+    return await run_in_threadpool(committed, engine, read)
 
 
 @contextlib.contextmanager
