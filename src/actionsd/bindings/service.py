@@ -78,10 +78,12 @@ def _actions_by_id(conn: Connection, ids: set[str]) -> dict[str, Row[Any]]:
     return {a.id: a for a in conn.execute(sa.select(actions).where(actions.c.id.in_(ids)))}
 
 
-def _version_query(trigger_id: str) -> sa.Select[Any]:
-    revision = sa.select(triggers.c.revision).where(triggers.c.id == trigger_id)
-    counter = sa.select(counters.c.value).where(counters.c.name == "actions")
-    return sa.select(revision.scalar_subquery(), counter.scalar_subquery())
+# Built once (building a statement costs more than running it on SQLite).
+TRIGGER_KEY: sa.BindParameter[str] = sa.bindparam("trigger_key")
+_VERSION = sa.select(
+    sa.select(triggers.c.revision).where(triggers.c.id == TRIGGER_KEY).scalar_subquery(),
+    sa.select(counters.c.value).where(counters.c.name == "actions").scalar_subquery(),
+)
 
 
 def version(conn: Connection, trigger_id: str) -> tuple[int, int]:
@@ -89,7 +91,7 @@ def version(conn: Connection, trigger_id: str) -> tuple[int, int]:
     from the trigger's bindings and their actions that was read under both is current.
     The revision moves with every PATCH of the list, the counter with every write to an
     action, a version or a build. An unknown trigger id reads as revision 0."""
-    revision, counter = conn.execute(_version_query(trigger_id)).one()
+    revision, counter = conn.execute(_VERSION, {"trigger_key": trigger_id}).one()
     return int(revision or 0), int(counter or 0)
 
 
@@ -114,8 +116,7 @@ def list_bindings(conn: Connection, trigger_id: str, *, page: int, per_page: int
     return envelope("bindings", items, total=total.scalar_one(), page=page, per_page=per_page)
 
 
-# PATCH's statements, built once (building one costs more than running it on SQLite).
-TRIGGER_KEY: sa.BindParameter[str] = sa.bindparam("trigger_key")
+# PATCH's statements, built once too.
 # Locks the trigger's row (on PostgreSQL; SQLite's write transaction already holds the
 # whole database) and moves its revision, in one statement.
 _BUMP = (
