@@ -96,6 +96,9 @@ def committed(engine: Engine, read: Callable[[Connection], T]) -> T:
     """``read`` on a connection of its own, outside any caller's transaction: what is
     committed now (what a cache checks an entry against before serving it)."""
     with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # One statement needs no transaction: no BEGIN, no ROLLBACK round trip.
+            conn.execution_options(isolation_level="AUTOCOMMIT")
         return read(conn)
 
 
