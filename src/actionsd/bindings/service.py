@@ -79,9 +79,9 @@ def _actions_by_id(conn: Connection, ids: set[str]) -> dict[str, Row[Any]]:
 
 
 # Built once (building a statement costs more than running it on SQLite).
-TRIGGER_KEY: sa.BindParameter[str] = sa.bindparam("trigger_key")
+_TRIGGER_KEY: sa.BindParameter[str] = sa.bindparam("trigger_key")
 _VERSION = sa.select(
-    sa.select(triggers.c.revision).where(triggers.c.id == TRIGGER_KEY).scalar_subquery(),
+    sa.select(triggers.c.revision).where(triggers.c.id == _TRIGGER_KEY).scalar_subquery(),
     sa.select(counters.c.value).where(counters.c.name == "actions").scalar_subquery(),
 )
 
@@ -121,12 +121,12 @@ def list_bindings(conn: Connection, trigger_id: str, *, page: int, per_page: int
 # whole database) and moves its revision, in one statement.
 _BUMP = (
     triggers.update()
-    .where(triggers.c.id == TRIGGER_KEY)
+    .where(triggers.c.id == _TRIGGER_KEY)
     .values(revision=triggers.c.revision + 1)
     .returning(triggers.c.revision)
 )
-_LIST = sa.select(bindings).where(bindings.c.trigger_id == TRIGGER_KEY)
-_CLEAR = bindings.delete().where(bindings.c.trigger_id == TRIGGER_KEY)
+_LIST = sa.select(bindings).where(bindings.c.trigger_id == _TRIGGER_KEY)
+_CLEAR = bindings.delete().where(bindings.c.trigger_id == _TRIGGER_KEY)
 # The actions a list refers to, share-locked on PostgreSQL: a concurrent delete or deploy
 # of one of them waits for this PATCH, or this PATCH sees it done. Only the columns a
 # binding shows.
