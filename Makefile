@@ -79,7 +79,7 @@ bench-http: $(VENV)/.installed benchmarks/node/node_modules/.installed
 	@if [ -z "$$ACTIONSD_TEST_PG_URL" ] && [ "$$(id -u)" = 0 ]; then \
 	  export ACTIONSD_TEST_PG_URL=$$(bash .ci/postgres.sh); \
 	fi; \
-	$(PY) benchmarks/http_api.py
+	$(PY) benchmarks/http_api.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) tests/sdk/node/node_modules ui/node_modules src/actionsd/dashboard/static

@@ -1,13 +1,16 @@
-"""HTTP benchmark: GET bindings (20) and PATCH bindings (5) against the same server's
-trivial endpoint (/healthz) measured in the same run, on SQLite and PostgreSQL (1 and 2
-processes each), with the server's CPU time per request, and against Stoplight Prism
-mocking Auth0's spec; then how latency grows with 10 to 10,000 actions in the tenant.
+"""HTTP benchmark: one table of the calls users spend time on, each against the same
+server's trivial endpoint (/healthz) measured in the same run, on SQLite and PostgreSQL
+(1 and 2 processes each), with the server's CPU time per request: GET bindings (20),
+PATCH bindings (5) all on one trigger and spread over 8 triggers, and a post-login
+execution of 3 trivial actions at 1 and 16 connections.
 
-    make bench-http      (installs wrk and Prism, starts PostgreSQL when run as root)
+    make bench-http                                 (every configuration, 10 s a call)
+    BENCH_SECONDS=3 BENCH_WARM_UP=1 BENCH_CONFIGS=sqlite1,pg1 BENCH_CALLS=patch_one make bench-http
 
-Load comes from wrk (-t2) on this machine, sharing its two cores with the server: read
-the ratios, not the absolute numbers. Each measured run follows 2 s of the same load.
-Nothing here is asserted.
+Optional: ``--prism`` (Stoplight Prism mocking Auth0's spec), ``--scaling`` (latency
+with 10 to 10,000 actions in the tenant). Load comes from wrk on this machine, sharing
+its two cores with the server: read the ratios, not the absolute numbers. Each measured
+run follows ``BENCH_WARM_UP`` seconds (2) of the same load. Nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -31,12 +35,24 @@ sys.path.insert(0, str(ROOT))
 from tests.servers import free_port  # noqa: E402
 
 from actionsd.config import Settings  # noqa: E402
+from actionsd.triggers.catalog import CATALOG, ENTITY_BOUND  # noqa: E402
 from actionsd.util import new_id, now_ns  # noqa: E402
 
 SPEC = ROOT.parent / "shared" / "reference" / "auth0-management-api-v2.actions-subset.oas.json"
 PRISM = ROOT / "benchmarks" / "node" / "node_modules" / ".bin" / "prism"
 CODE = "exports.onExecutePostLogin = async (event, api) => {};"
-WARM_UP = 2  # seconds of the same load before each measured run, not counted
+# Seconds of each measured run, and of the same load before it (not counted).
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+WARM_UP = int(os.environ.get("BENCH_WARM_UP", "2"))
+# The triggers "spread" PATCHes go to, one after the other.
+TRIGGER_BOUND = [
+    t.id for t in CATALOG if t.status == "CURRENT" and t.binding_policy != ENTITY_BOUND
+]
+SPREAD = tuple(TRIGGER_BOUND[:8])
+EVENT = {
+    "user": {"user_id": "auth0|bench", "email": "b@example.com"},
+    "request": {"ip": "127.0.0.1"},
+}
 
 
 def wrk(
@@ -47,16 +63,39 @@ def wrk(
     token: str = "",
     method: str = "GET",
     body: str = "",
+    spread: list[tuple[str, str]] | None = None,
 ) -> dict[str, float]:
+    """wrk against ``url``; with ``spread``, each request goes to the next of those
+    (url, body) pairs in turn (``url`` is then the server's base)."""
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     lines = [f'wrk.method = "{method}"', 'wrk.headers["Content-Type"] = "application/json"']
     if token:
         lines.append(f'wrk.headers["Authorization"] = "Bearer {token}"')
     if body:
         lines.append(f"wrk.body = [[{body}]]")
+    if spread:
+        pairs = ", ".join(f"{{[[{u.removeprefix(url)}]], [[{b}]]}}" for u, b in spread)
+        lines += [
+            f"local calls = {{{pairs}}}",
+            "local n = 0",
+            "request = function()",
+            "  n = n + 1",
+            "  local call = calls[n % #calls + 1]",
+            f'  return wrk.format("{method}", call[1], nil, call[2])',
+            "end",
+        ]
     script.write_text("\n".join(lines))
     out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        [
+            "wrk",
+            f"-t{min(2, connections)}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -155,15 +194,24 @@ def serve(
 
 
 def seed(base: str, token: str, count: int) -> list[str]:
+    """``count`` deployed post-login actions, all bound to post-login."""
+    ids = create_actions(base, token, "post-login", count)
+    bind(base, token, "post-login", ids)
+    return ids
+
+
+def create_actions(base: str, token: str, trigger_id: str, count: int) -> list[str]:
+    """``count`` built and deployed actions of ``trigger_id`` (its current version)."""
     api = httpx.Client(
         base_url=base + "/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=60
     )
+    version = next(t.version for t in CATALOG if t.id == trigger_id and t.status == "CURRENT")
     ids = [
         api.post(
             "/actions/actions",
             json={
-                "name": f"bench-{i}",
-                "supported_triggers": [{"id": "post-login", "version": "v3"}],
+                "name": f"bench-{trigger_id}-{i}",
+                "supported_triggers": [{"id": trigger_id, "version": version}],
                 "code": CODE,
             },
         ).json()["id"]
@@ -173,11 +221,16 @@ def seed(base: str, token: str, count: int) -> list[str]:
         while api.get(f"/actions/actions/{action_id}").json()["status"] != "built":
             time.sleep(0.02)
         api.post(f"/actions/actions/{action_id}/deploy").raise_for_status()
-    api.patch(
-        "/actions/triggers/post-login/bindings",
-        json={"bindings": [{"ref": {"type": "action_id", "value": i}} for i in ids]},
-    ).raise_for_status()
     return ids
+
+
+def bind(base: str, token: str, trigger_id: str, ids: list[str]) -> None:
+    httpx.patch(
+        f"{base}/api/v2/actions/triggers/{trigger_id}/bindings",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"bindings": [{"ref": {"type": "action_id", "value": i}} for i in ids]},
+        timeout=60,
+    ).raise_for_status()
 
 
 def patch_body(ids: list[str]) -> str:
@@ -199,8 +252,19 @@ def reset_postgres(url: str) -> None:
     engine.dispose()
 
 
+# Calls of the table, in the order they run: (key, label, connections).
+CALLS = (
+    ("trivial", "trivial (/healthz)", 16),
+    ("get", "GET bindings (20)", 16),
+    ("patch_one", "PATCH bindings (5), one trigger", 16),
+    ("patch_spread", f"PATCH bindings (5), {len(SPREAD)} triggers", 16),
+    ("execute_c1", "execute post-login (3 actions)", 1),
+    ("execute", "execute post-login (3 actions)", 16),
+)
+
+
 def bench_server(
-    name: str, database_url: str, workers: int, seconds: int
+    name: str, database_url: str, workers: int, seconds: int, keys: set[str]
 ) -> dict[str, dict[str, float]]:
     if database_url:
         reset_postgres(database_url)
@@ -209,29 +273,38 @@ def bench_server(
     )
     try:
         ids = seed(base, token, 20)
-        calls = {
-            "trivial": (base + "/healthz", {"connections": 64}),
-            "get20": (
-                base + "/api/v2/actions/triggers/post-login/bindings?per_page=20",
-                {"connections": 64, "token": token},
-            ),
-            "patch5_c16": (
-                base + "/api/v2/actions/triggers/post-login/bindings",
-                {"connections": 16, "token": token, "method": "PATCH", "body": patch_body(ids)},
-            ),
-            "patch5_c64": (
-                base + "/api/v2/actions/triggers/post-login/bindings",
-                {"connections": 64, "token": token, "method": "PATCH", "body": patch_body(ids)},
-            ),
+        bindings = base + "/api/v2/actions/triggers/{}/bindings"
+        spread = [(bindings.format("post-login"), patch_body(ids))]
+        if "patch_spread" in keys:
+            for trigger_id in SPREAD[1:]:
+                others = create_actions(base, token, trigger_id, 5)
+                spread.append((bindings.format(trigger_id), patch_body(others)))
+        patch = {"token": token, "method": "PATCH"}
+        execute = base + "/actionsd/v1/triggers/post-login/execute"
+        fire = {"token": token, "method": "POST", "body": json.dumps({"event": EVENT})}
+        calls: dict[str, tuple[str, dict[str, Any]]] = {
+            "trivial": (base + "/healthz", {}),
+            "get": (bindings.format("post-login") + "?per_page=20", {"token": token}),
+            "patch_one": (spread[0][0], {**patch, "body": spread[0][1]}),
+            "patch_spread": (base, {**patch, "spread": spread}),
+            "execute_c1": (execute, fire),
+            "execute": (execute, fire),
         }
         results = {}
-        for key, (url, options) in calls.items():
-            wrk(url, seconds=WARM_UP, **options)  # connections made, caches filled
+        for key, _, connections in CALLS:
+            if key not in keys:
+                continue
+            if key.startswith("execute") and "execute_bound" not in results:
+                bind(base, token, "post-login", ids[:3])
+                results["execute_bound"] = {}
+            url, options = calls[key]
+            wrk(url, connections=connections, seconds=WARM_UP, **options)  # connections, caches
             before = cpu_seconds(proc.pid)
-            results[key] = wrk(url, seconds=seconds, **options)
+            results[key] = wrk(url, connections=connections, seconds=seconds, **options)
             spent = cpu_seconds(proc.pid) - before
             # Server CPU per answered request: less at the mercy of wrk sharing the cores.
             results[key]["cpu_ms"] = spent / (results[key]["rps"] * seconds) * 1000
+        results.pop("execute_bound", None)
         return results
     finally:
         proc.terminate()
@@ -323,49 +396,64 @@ def bench_scaling(seconds: int) -> list[tuple[int, dict[str, float], dict[str, f
     return rows
 
 
+CONFIGS = {
+    "sqlite1": ("SQLite, 1 process", False, 1),
+    "sqlite2": ("SQLite, 2 processes", False, 2),
+    "pg1": ("PostgreSQL, 1 process", True, 1),
+    "pg2": ("PostgreSQL, 2 processes", True, 2),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=SECONDS)
     parser.add_argument("--postgres", default=os.environ.get("ACTIONSD_TEST_PG_URL", ""))
-    parser.add_argument("--skip-scaling", action="store_true")
-    parser.add_argument("--only-scaling", action="store_true")
+    parser.add_argument(
+        "--configs",
+        default=os.environ.get("BENCH_CONFIGS", ",".join(CONFIGS)),
+        help=f"comma-separated, of {', '.join(CONFIGS)} (env BENCH_CONFIGS)",
+    )
+    parser.add_argument(
+        "--calls",
+        default=os.environ.get("BENCH_CALLS", ",".join(key for key, _, _ in CALLS)),
+        help="comma-separated, of " + ", ".join(key for key, _, _ in CALLS) + " (env BENCH_CALLS)",
+    )
+    parser.add_argument("--prism", action="store_true", help="also Prism mocking Auth0's spec")
+    parser.add_argument("--scaling", action="store_true", help="also latency as the tenant grows")
     args = parser.parse_args()
-    configs_run = not args.only_scaling
-    configs = [("SQLite, 1 process", "", 1), ("SQLite, 2 processes", "", 2)]
-    if args.postgres:
-        configs += [
-            ("PostgreSQL, 1 process", args.postgres, 1),
-            ("PostgreSQL, 2 processes", args.postgres, 2),
-        ]
-    prism = bench_prism(args.seconds) if configs_run else {}
-    if configs_run:
+    keys = set(args.calls.split(",")) | {"trivial"}
+    prism: dict[str, dict[str, float]] = bench_prism(args.seconds) if args.prism else {}
+    if prism:
         get, patch = prism["get20"], prism["patch5_c16"]
         print(
-            f"Prism (stateless mock of Auth0's spec): GET bindings {get['rps']:.0f} req/s "
+            f"Prism (stateless mock of Auth0's spec): GET bindings c64 {get['rps']:.0f} req/s "
             f"p50 {get['p50']:.1f} ms p99 {get['p99']:.1f} ms; PATCH c16 {patch['rps']:.0f} req/s "
             f"p50 {patch['p50']:.1f} ms p99 {patch['p99']:.1f} ms"
         )
-    for name, url, workers in configs if configs_run else []:
-        r = bench_server(name, url, workers, args.seconds)
+    print(
+        "\n| server | call | conns | req/s | p50 / p99 ms | x trivial | non-2xx | CPU ms/req |"
+        "\n|---|---|---|---|---|---|---|---|"
+    )
+    for config in args.configs.split(","):
+        name, postgres, workers = CONFIGS[config]
+        if postgres and not args.postgres:
+            print(f"| {name} | skipped: no ACTIONSD_TEST_PG_URL | | | | | | |")
+            continue
+        r = bench_server(config, args.postgres if postgres else "", workers, args.seconds, keys)
         trivial = r["trivial"]["rps"]
-        print(f"\n== {name}")
-        print(
-            f"{'call':34} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'x trivial':>10} {'x Prism':>8} {'non-2xx':>8} {'cpu ms/req':>11}"
-        )
-        for label, key, peer in (
-            ("trivial endpoint (/healthz), c64", "trivial", None),
-            ("GET bindings (20), c64", "get20", "get20"),
-            ("PATCH bindings (5), c16", "patch5_c16", "patch5_c16"),
-            ("PATCH bindings (5), c64", "patch5_c64", "patch5_c16"),
-        ):
-            x = r[key]
-            versus = f"{x['rps'] / prism[peer]['rps']:.2f}" if peer else "-"
-            print(
-                f"{label:34} {x['rps']:8.0f} {x['p50']:7.1f} {x['p99']:7.1f} {x['rps'] / trivial:10.2f} {versus:>8} {x['errors']:8.0f} {x['cpu_ms']:11.3f}"
-            )
-    if not args.skip_scaling:
+        for key, label, connections in CALLS:
+            if key in r:
+                x = r[key]
+                print(
+                    f"| {name} | {label} | {connections} | {x['rps']:,.0f} | "
+                    f"{x['p50']:.1f} / {x['p99']:.1f} | {x['rps'] / trivial:.2f} | "
+                    f"{x['errors']:.0f} | {x['cpu_ms']:.2f} |",
+                    flush=True,
+                )
+                name = ""
+    if args.scaling:
         rows = bench_scaling(max(3, args.seconds // 2))
         base_b, base_a = rows[0][1]["p50"], rows[0][2]["p50"]
         print("\n== latency as the tenant grows (SQLite, c8, a page of 20)")

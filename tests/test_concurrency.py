@@ -4,6 +4,8 @@
   sees exactly one of the submitted lists (or the initial one), never a mix, and the final
   list is exactly the answer of one acknowledged PATCH.
 * Concurrent deploys of one action never produce two versions with the same number.
+* Caches of one server follow writes made through another; no read is older than a
+  write acknowledged before it; PATCHes see action changes made elsewhere.
 
 PostgreSQL: two ``actionsd serve`` processes. SQLite: one process (its writes already
 queue on the database's write lock).
@@ -23,7 +25,15 @@ import httpx
 import pytest
 
 from tests.conftest import fresh_postgres, make_settings
-from tests.helpers import create_action, deploy, wait_status
+from tests.helpers import (
+    by_id,
+    by_name,
+    create_action,
+    deploy,
+    deployed_action,
+    patch_bindings,
+    wait_status,
+)
 from tests.runtime_helpers import bind, handler
 from tests.servers import CliServer, InProcessServer
 
@@ -177,9 +187,8 @@ def test_rate_limit_bucket_is_shared_by_all_processes(tmp_path: Path, backend: s
 
 
 def test_sqlite_write_held_by_another_process_waits_off_the_event_loop(tmp_path: Path) -> None:
-    """PATCH runs on the event loop when SQLite's write lock is free. When another
-    process holds it, the PATCH tries again after short pauses and the server keeps
-    answering meanwhile; the write lands once the lock is free."""
+    """While another process holds SQLite's write lock, a PATCH waits for it and the
+    server keeps answering meanwhile; the write lands once the lock is free."""
     settings = make_settings(tmp_path, "sqlite")
     srv = InProcessServer(settings).start()
     try:
@@ -295,3 +304,55 @@ def test_no_read_is_older_than_a_write_acknowledged_before_it(tmp_path: Path, ba
     for sent, seen in reads:
         floor = max((rev for at, rev in acked if at < sent), default=0)
         assert seen >= floor, f"a GET sent after revision {floor} was acknowledged saw {seen}"
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_patches_see_action_changes_made_through_another_server(
+    tmp_path: Path, backend: str
+) -> None:
+    """Server A binds actions; server B renames, deletes, redeploys and first deploys
+    them. A's next PATCHes see every change: the new version, the draft now deployed,
+    the old name gone and the new one found, the deleted action gone."""
+    url = fresh_postgres("seen") if backend == "postgres" else ""
+    first = InProcessServer(make_settings(tmp_path / "a", "sqlite", database_url=url)).start()
+    shared = first.settings.effective_database_url.replace("+psycopg", "")
+    second = InProcessServer(make_settings(tmp_path / "b", "sqlite", database_url=shared)).start()
+    trigger = "post-login"
+    try:
+        with first.client() as a, second.client() as b:
+            renamed, deleted, redeployed = (deployed_action(b, f"seen-{i}") for i in range(3))
+            draft = create_action(b, "seen-draft")
+            everything = [by_name(renamed["name"]), by_id(deleted["id"]), by_id(redeployed["id"])]
+            assert patch_bindings(a, trigger, everything).status_code == 200
+            refused = patch_bindings(a, trigger, [by_id(draft["id"])])
+            assert refused.status_code == 400, refused.text
+
+            assert b.patch(
+                f"/actions/actions/{renamed['id']}", json={"name": "seen-new"}
+            ).is_success
+            assert patch_bindings(b, trigger, []).status_code == 200
+            assert b.delete(f"/actions/actions/{deleted['id']}").status_code == 204
+            code = "exports.onExecutePostLogin = async () => { /* 2 */ };"
+            assert b.patch(f"/actions/actions/{redeployed['id']}", json={"code": code}).is_success
+            deploy(b, redeployed["id"])
+            deploy(b, draft["id"])
+
+            latest = patch_bindings(a, trigger, [by_id(redeployed["id"]), by_id(draft["id"])])
+            assert latest.status_code == 200, latest.text
+            shown = latest.json()["bindings"]
+            assert shown[0]["action"]["current_version"]["number"] == 2
+            assert shown[1]["action"]["id"] == draft["id"]
+            old_name = patch_bindings(a, trigger, [by_name(renamed["name"])])
+            assert old_name.status_code == 404, old_name.text
+            new_name = patch_bindings(a, trigger, [by_name("seen-new")])
+            assert new_name.status_code == 200, new_name.text
+            assert new_name.json()["bindings"][0]["action"]["name"] == "seen-new"
+            gone = patch_bindings(a, trigger, [by_id(deleted["id"])])
+            assert gone.status_code == 404, gone.text
+            listed = b.get(f"/actions/triggers/{trigger}/bindings").json()["bindings"]
+            assert [x["id"] for x in listed] == [x["id"] for x in new_name.json()["bindings"]]
+    finally:
+        second.stop()
+        first.stop()

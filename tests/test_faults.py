@@ -261,9 +261,9 @@ def test_sigkill_during_writes_loses_nothing_acknowledged(tmp_path: Path, backen
 
 @pytest.mark.postgres
 def test_connection_lost_inside_a_patch_is_503_and_the_next_one_works(tmp_path: Path) -> None:
-    """PATCH talks to PostgreSQL through the driver directly. Its connection is killed
-    while it waits for the trigger's lock: the answer is Auth0's 503 (not a 500), the
-    list is untouched, and the next PATCH succeeds on a fresh connection."""
+    """A PATCH's connection is killed while it waits for the trigger's lock: the answer
+    is Auth0's 503 (not a 500), the list is untouched, and the next PATCH succeeds on a
+    fresh connection."""
     from tests.conftest import make_settings
     from tests.runtime_helpers import bind, handler
     from tests.servers import InProcessServer
@@ -324,8 +324,8 @@ def test_connection_lost_inside_a_patch_is_503_and_the_next_one_works(tmp_path: 
 
 @pytest.mark.postgres
 def test_stopping_the_server_closes_its_postgres_connections(tmp_path: Path) -> None:
-    """The event loop's own connections (revision reads, PATCH writers) are closed at
-    shutdown with the rest, not left for the process exit to drop."""
+    """The server's PostgreSQL connections are closed at shutdown, not left for the
+    process exit to drop."""
     from tests.conftest import make_settings
     from tests.runtime_helpers import bind, handler
     from tests.servers import InProcessServer

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from actionsd.db.engine import create_engine
-from actionsd.db.migrate import upgrade
+from actionsd.db.migrate import alembic_config, upgrade
 from actionsd.db.schema import metadata
 from tests.conftest import fresh_postgres, make_settings
 from tests.helpers import by_id, deployed_action, patch_bindings
@@ -61,3 +63,29 @@ def test_migrations_match_the_table_definitions(tmp_path: Path, backend: str) ->
             assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
         assert sa.inspect(conn).has_table("alembic_version")
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_bindings_function_of_0007_is_dropped_by_0009(tmp_path: Path) -> None:
+    """PATCH writes through the service's statements only; a database migrated through
+    0007 loses that function at 0009, and gets it back if downgraded."""
+    url = fresh_postgres("function")
+    engine = create_engine(
+        make_settings(tmp_path, "sqlite", database_url=url).effective_database_url
+    )
+    cfg = alembic_config()
+    exists = "SELECT count(*) FROM pg_proc WHERE proname = 'actionsd_replace_bindings'"
+
+    def migrate(step: Any, to: str) -> int:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            step(cfg, to)
+            return int(conn.exec_driver_sql(exists).scalar_one())
+
+    try:
+        assert migrate(command.upgrade, "0007") == 1
+        assert migrate(command.upgrade, "head") == 0
+        assert migrate(command.downgrade, "0008") == 1
+        assert migrate(command.upgrade, "head") == 0
+    finally:
+        engine.dispose()

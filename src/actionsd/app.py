@@ -20,7 +20,6 @@ from actionsd.api.deps import AppState
 from actionsd.api.forms import FormBodyMiddleware
 from actionsd.api.limits import BodyLimitMiddleware
 from actionsd.api.ratelimit import RateLimitMiddleware, TokenBucket
-from actionsd.api.shortcuts import ShortcutMiddleware
 from actionsd.auth import clients
 from actionsd.auth import views as auth_views
 from actionsd.auth.keys import KeyStore
@@ -80,14 +79,14 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
         )
         state.wake_builder = worker.wake
         if settings.runtime:
-            state.runtime = Runtime(state.engine, settings, builds_dir, state.fast_reader())
+            state.runtime = Runtime(state.engine, settings, builds_dir)
         app.state.actionsd = state
         app.state.build_worker = worker
         if settings.build_worker:
             worker.start()
         # What startup built lives as long as the process: keep it out of the cyclic
-        # collector's full passes (each one walked it all: 25-45 ms with the loop stopped,
-        # seen as p99 spikes under load; 1-4 ms after).
+        # collector's full passes, which walked it all with the loop stopped (seen as p99
+        # spikes under load; docs/benchmarks.md).
         gc.collect()
         gc.freeze()
         try:
@@ -96,7 +95,6 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
             worker.stop()
             if state.runtime is not None:
                 state.runtime.close()
-            await state.aclose()
             state.engine.dispose()
 
     app = FastAPI(
@@ -122,9 +120,6 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
     app.include_router(runtime_views.router)
     app.include_router(health.router)
     dashboard.install(app)
-    if settings.shortcuts:
-        # Innermost of ours: the rate limit and the body size limit apply to its answers.
-        app.add_middleware(ShortcutMiddleware, shortcuts=binding_views.SHORTCUTS)
     app.add_middleware(FormBodyMiddleware)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RateLimitMiddleware)

@@ -39,9 +39,6 @@ class Settings(BaseSettings):
     # broke the next call of a client that paused longer. Longer than the 60 s idle
     # limit common to proxies, so one in front never reuses a connection we dropped.
     keep_alive_seconds: int = 75
-    # Answer the hottest routes' successful calls below the framework (api/shortcuts.py);
-    # off, every request takes the regular route.
-    shortcuts: bool = True
 
     # Token bucket for the Management API (Auth0 sends x-ratelimit-* on every response).
     rate_limit_burst: int = 10000

@@ -1,16 +1,14 @@
 """Turn stored rows into Auth0's JSON shapes (contract §5).
 
-Rows are SQLAlchemy rows or, on the driver-level paths, attribute records
-(``db.raw.record``): anything with the columns as attributes."""
+Rows are anything with the columns as attributes (SQLAlchemy rows, mostly)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from sqlalchemy.engine import Row
 
-from actionsd.util import dump, fmt_ts
+from actionsd.util import fmt_ts
 
 
 def trigger_refs(row: Any) -> list[dict[str, Any]]:
@@ -118,41 +116,3 @@ def bound_action(a: Any, deployed: Any | None) -> dict[str, Any]:
         body["current_version"] = current_version(deployed)
         body["deployed_version"] = version(deployed, deployed_id=deployed.id)
     return body
-
-
-class BoundActions:
-    """``bound_action`` rendered once, as a JSON fragment, per action row and deployed
-    version: the hot write path answers with the same five or twenty of them on every
-    PATCH. A version is never updated (only inserted and deleted), and the key holds
-    every action column the rendering reads, so an entry cannot go stale: a changed
-    action has a new key. Old keys are dropped all at once when the memo is full."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self._size = size
-        self._rendered: dict[tuple[Any, ...], orjson.Fragment] = {}
-
-    @staticmethod
-    def _key(a: Any) -> tuple[Any, ...]:
-        return (
-            a.id,
-            a.name,
-            a.trigger_id,
-            a.trigger_version,
-            a.created_at,
-            a.updated_at,
-            bool(a.all_changes_deployed),
-            a.deployed_version_id,
-        )
-
-    def get(self, a: Any) -> orjson.Fragment | None:
-        return self._rendered.get(self._key(a))
-
-    def put(self, a: Any, deployed: Any | None) -> orjson.Fragment:
-        if len(self._rendered) >= self._size:
-            self._rendered.clear()
-        fragment = orjson.Fragment(dump(bound_action(a, deployed)))
-        self._rendered[self._key(a)] = fragment
-        return fragment
-
-
-BOUND_ACTIONS = BoundActions()

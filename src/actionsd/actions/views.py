@@ -19,6 +19,7 @@ from actionsd.actions.models import (
     VersionOut,
 )
 from actionsd.api.deps import AppState, Page, PerPage, State, requires
+from actionsd.db.engine import committed_now
 
 router = APIRouter(prefix="/api/v2/actions", tags=["actions"])
 OUT: dict[str, Any] = {"response_model_exclude_none": True}
@@ -51,10 +52,10 @@ async def list_actions(
         "per_page": per_page,
     }
     # Served from this process's rendering while the actions counter (moved by every
-    # write to an action or version, and by builds) has not moved; one raw read decides.
+    # write to an action or version, and by builds) has not moved; one read decides.
     body, _ = await state.responses.serve(
         ("actions", *filters.values()),
-        state.fast_reader().aactions_counter(),
+        committed_now(state.engine, service.actions_counter),
         lambda: _render_actions(state, filters),
     )
     return Response(body, media_type=JSON)

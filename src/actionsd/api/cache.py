@@ -1,8 +1,8 @@
 """Rendered responses kept per process, each under the database version it was read at.
 
-A hit is served only if the version read now (one raw query, see ``db.fastread``) equals
-the one stored, so no process serves a list older than a write acknowledged by any
-process. Entries are JSON bytes already validated against the response model."""
+A hit is served only if the version read now (one query) equals the one stored, so no
+process serves a list older than a write acknowledged by any process. Entries are JSON
+bytes already validated against the response model."""
 
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ class ResponseCache:
         self, key: Any, current: Awaitable[V], render: Callable[[], tuple[bytes, V]]
     ) -> tuple[bytes, V]:
         """The body for ``key``: the stored one if ``current`` (the database version
-        read now, on the event loop) still matches, else ``render()``'s (on the
-        threadpool; it reads the version in its own snapshot), stored for next time.
+        committed now) still matches, else ``render()``'s (on the threadpool; it reads
+        the version in its own snapshot), stored for next time.
 
         Requests that miss at the same version share one rendering: after a write,
         the first request of a burst renders and the rest wait for it (each rendering

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from http import HTTPStatus
 from typing import Any
 
-import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -55,7 +53,7 @@ def response_for(err: errors.DomainError, headers: dict[str, str] | None = None)
 
 def error_response(exc: Exception) -> JSONResponse:
     """The Auth0-style answer to any failure of a request; ``install`` routes every
-    exception here, and so do the shortcuts (api/shortcuts.py)."""
+    exception here."""
     if isinstance(exc, errors.DomainError):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return response_for(exc, headers)
@@ -71,9 +69,8 @@ def error_response(exc: Exception) -> JSONResponse:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
-    # A lost connection, a disk error: from SQLAlchemy, or from the drivers themselves on
-    # the paths that use them directly (db/raw.py, db/engine.LoopWriter).
-    if isinstance(exc, OperationalError | psycopg.OperationalError | sqlite3.OperationalError):
+    # A lost connection, a disk error, a lock not had in time.
+    if isinstance(exc, OperationalError):
         log.error("database unavailable: %s", getattr(exc, "orig", None) or exc)
         return response_for(errors.ServiceUnavailable("The database is unavailable; try again."))
     log.exception("unhandled error", exc_info=exc)
@@ -87,8 +84,6 @@ HANDLED = (
     RequestValidationError,
     StarletteHTTPException,
     OperationalError,
-    psycopg.OperationalError,
-    sqlite3.OperationalError,
     Exception,
 )
 

@@ -1,26 +1,27 @@
 """A trigger's ordered bindings: read a page, or replace the whole list at once.
 
 ``replace_bindings`` is the heart of the product: the submitted list, in order, becomes
-the trigger's execution order. It validates every reference first and then swaps the
-list in the same transaction, under a lock on the trigger's row, so concurrent PATCHes
-serialise and a refused PATCH leaves the previous list exactly as it was.
+the trigger's execution order. In the request's one write transaction, under a lock on
+the trigger's row, it reads what the list refers to, validates every reference, and
+only then swaps the list, so concurrent PATCHes serialise and a refused PATCH leaves the
+previous list exactly as it was. Every PATCH takes this path, whatever its refs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection, Engine, Row
 
 from actionsd import errors
 from actionsd.actions import render
-from actionsd.actions.service import Limits, actions_counter, deployed_versions
+from actionsd.actions.service import Limits
 from actionsd.bindings.models import BindingItemIn
-from actionsd.db.raw import Batch, LastBatch, RawSql, Steps, encode, record
-from actionsd.db.schema import actions, bindings, triggers
+from actionsd.db.engine import committed
+from actionsd.db.schema import action_versions, actions, bindings, counters, triggers
 from actionsd.triggers import catalog
 from actionsd.util import envelope, fmt_ts, new_id, now_ns
 
@@ -33,34 +34,42 @@ def ensure_triggers(conn: Connection) -> None:
         conn.execute(triggers.insert(), missing)
 
 
-def _render(rows: list[Row[Any]], action_rows: dict[str, Row[Any]], conn: Connection) -> list[Any]:
-    deployed = deployed_versions(conn, list(action_rows.values()))
-    out = []
-    for b in rows:
-        a = action_rows[b.action_id]
-        action = render.bound_action(a, deployed.get(a.deployed_version_id))
-        out.append(_binding(b.id, b.trigger_id, action, b.created_at, b.updated_at, b.display_name))
-    return out
+_DEPLOYED = sa.select(action_versions).where(
+    action_versions.c.id.in_(sa.bindparam("version_ids", expanding=True))
+)
 
 
-def _binding(
-    binding_id: str,
-    trigger_id: str,
-    action: Any,
-    created_at: int,
-    updated_at: int,
-    display_name: str,
-) -> dict[str, Any]:
-    """One binding as Auth0 shows it; ``action`` already rendered (a dict or a JSON
-    fragment)."""
-    return {
-        "id": binding_id,
-        "trigger_id": trigger_id,
-        "action": action,
-        "created_at": fmt_ts(created_at),
-        "updated_at": fmt_ts(updated_at),
-        "display_name": display_name,
-    }
+@dataclass(frozen=True)
+class Bindings:
+    """Bindings as read or written, with their actions and those actions' deployed
+    versions; ``render()`` needs no database, so a write renders after its commit."""
+
+    rows: list[Any]
+    actions: dict[str, Any]
+    versions: dict[str, Any]
+
+    def render(self) -> list[dict[str, Any]]:
+        """As Auth0 shows them (GET's page and PATCH's answer alike)."""
+        out = []
+        for b in self.rows:
+            a = self.actions[b.action_id]
+            out.append(
+                {
+                    "id": b.id,
+                    "trigger_id": b.trigger_id,
+                    "action": render.bound_action(a, self.versions.get(a.deployed_version_id)),
+                    "created_at": fmt_ts(b.created_at),
+                    "updated_at": fmt_ts(b.updated_at),
+                    "display_name": b.display_name,
+                }
+            )
+        return out
+
+
+def _with_versions(conn: Connection, rows: list[Any], action_rows: dict[str, Any]) -> Bindings:
+    version_ids = list({a.deployed_version_id for a in action_rows.values()})
+    versions = {v.id: v for v in conn.execute(_DEPLOYED, {"version_ids": version_ids})}
+    return Bindings(rows, action_rows, versions)
 
 
 def _actions_by_id(conn: Connection, ids: set[str]) -> dict[str, Row[Any]]:
@@ -69,14 +78,26 @@ def _actions_by_id(conn: Connection, ids: set[str]) -> dict[str, Row[Any]]:
     return {a.id: a for a in conn.execute(sa.select(actions).where(actions.c.id.in_(ids)))}
 
 
-def revision(conn: Connection, trigger_id: str) -> int:
-    stmt = sa.select(triggers.c.revision).where(triggers.c.id == trigger_id)
-    return int(conn.execute(stmt).scalar_one_or_none() or 0)
+# Built once (building a statement costs more than running it on SQLite).
+_TRIGGER_KEY: sa.BindParameter[str] = sa.bindparam("trigger_key")
+_VERSION = sa.select(
+    sa.select(triggers.c.revision).where(triggers.c.id == _TRIGGER_KEY).scalar_subquery(),
+    sa.select(counters.c.value).where(counters.c.name == "actions").scalar_subquery(),
+)
 
 
 def version(conn: Connection, trigger_id: str) -> tuple[int, int]:
-    """What ``FastReader.revision`` reads, in this transaction's snapshot."""
-    return revision(conn, trigger_id), actions_counter(conn)
+    """(the trigger's revision, the actions counter), in one statement: anything derived
+    from the trigger's bindings and their actions that was read under both is current.
+    The revision moves with every PATCH of the list, the counter with every write to an
+    action, a version or a build. An unknown trigger id reads as revision 0."""
+    revision, counter = conn.execute(_VERSION, {"trigger_key": trigger_id}).one()
+    return int(revision or 0), int(counter or 0)
+
+
+def current_version(engine: Engine, trigger_id: str) -> tuple[int, int]:
+    """``version`` as committed now, outside any transaction of the caller's."""
+    return committed(engine, lambda conn: version(conn, trigger_id))
 
 
 def list_bindings(conn: Connection, trigger_id: str, *, page: int, per_page: int) -> dict[str, Any]:
@@ -91,70 +112,83 @@ def list_bindings(conn: Connection, trigger_id: str, *, page: int, per_page: int
             .offset(page * per_page)
         )
     )
-    items = _render(rows, _actions_by_id(conn, {r.action_id for r in rows}), conn)
+    items = _with_versions(conn, rows, _actions_by_id(conn, {r.action_id for r in rows})).render()
     return envelope("bindings", items, total=total.scalar_one(), page=page, per_page=per_page)
 
 
-ACTION_COLUMNS = (
-    "id, name, trigger_id, trigger_version, created_at, updated_at, all_changes_deployed, "
-    "deployed_version_id"
+# PATCH's statements, built once too.
+# Locks the trigger's row (on PostgreSQL; SQLite's write transaction already holds the
+# whole database) and moves its revision, in one statement.
+_BUMP = (
+    triggers.update()
+    .where(triggers.c.id == _TRIGGER_KEY)
+    .values(revision=triggers.c.revision + 1)
+    .returning(triggers.c.revision)
 )
-VERSION_COLUMNS = (
-    "id, code, dependencies, number, built_at, secrets, status, created_at, updated_at, "
-    "runtime, trigger_id, trigger_version, modules, build_errors"
+_LIST = sa.select(bindings).where(bindings.c.trigger_id == _TRIGGER_KEY)
+_CLEAR = bindings.delete().where(bindings.c.trigger_id == _TRIGGER_KEY)
+# The actions a list refers to, share-locked on PostgreSQL: a concurrent delete or deploy
+# of one of them waits for this PATCH, or this PATCH sees it done. Only the columns a
+# binding shows.
+_REFERRED = (
+    sa.select(
+        *(
+            actions.c[name]
+            for name in (
+                "id",
+                "name",
+                "trigger_id",
+                "trigger_version",
+                "created_at",
+                "updated_at",
+                "all_changes_deployed",
+                "deployed_version_id",
+            )
+        )
+    )
+    .where(
+        sa.or_(
+            actions.c.id.in_(sa.bindparam("ids", expanding=True)),
+            actions.c.name.in_(sa.bindparam("names", expanding=True)),
+        )
+    )
+    .with_for_update(read=True)
 )
-VERSION_JSON = ("dependencies", "secrets", "modules", "build_errors")
 
 
 def replace_bindings(
-    sql: RawSql,
+    conn: Connection,
     trigger_id: str,
     items: list[BindingItemIn],
     limits: Limits,
     *,
     expected_revision: int | None = None,
-) -> Steps[Replaced]:
-    """Replace the trigger's list, as steps for ``RawSql.run``/``arun`` (one batch of
-    reads, one of writes); ``.render()`` the result once committed. Driver-level SQL:
-    this is the hottest write path. ``sql`` only words the statements."""
+) -> tuple[Bindings, int]:
+    """Replace the trigger's list with ``items``, in order, in the caller's write
+    transaction: the new list (render it once committed: the lock is free sooner) and
+    its revision (its ETag). A refusal raises, and the caller's rollback undoes the
+    revision's move."""
     check_request(trigger_id, items, limits)
-    # Two round trips under the lock on PostgreSQL (each batch is one pipeline): read
-    # everything the new list needs, then write it. The lock on the trigger's row makes
-    # concurrent replacements of one list run one after the other. The lock and the
-    # reads stay separate statements: in READ COMMITTED each statement reads from when
-    # it starts, so the reads after the lock see the list the PATCH we waited for left
-    # (a join with the locked row would read from before the wait).
+    # The trigger's lock makes concurrent replacements of one list run one after the
+    # other. The reads after it stay separate statements: in READ COMMITTED each
+    # statement reads from when it starts, so they see the list the PATCH we waited for
+    # left.
+    key = {"trigger_key": trigger_id}
+    revision = int(conn.execute(_BUMP, key).scalar_one())
+    check_revision(expected_revision, revision - 1)
     by_id, by_name, by_binding = refs(items)
-    where, params = actions_where(trigger_id, by_id, by_name, by_binding)
-    locked, existing_rows, found = yield (
-        [
-            (f"SELECT revision FROM triggers WHERE id = ?{sql.for_update()}", (trigger_id,)),
-            (
-                "SELECT id, action_id, display_name, secrets, created_at FROM bindings "
-                "WHERE trigger_id = ?",
-                (trigger_id,),
-            ),
-            # Share-lock the actions being bound: a concurrent delete waits for this
-            # PATCH (or this PATCH sees the action gone); a deploy cannot interleave.
-            (f"SELECT {ACTION_COLUMNS} FROM actions WHERE {where}{sql.for_update(True)}", params),
-        ]
-    )
-    current_revision = int(locked[0]["revision"])
-    check_revision(expected_revision, current_revision)
-    existing = {r["id"]: record(r, ("secrets",)) for r in existing_rows}
-    resolved = resolve(trigger_id, items, existing, [record(r) for r in found])
-    now = now_ns()
-    new_rows = rows_of(trigger_id, resolved, now)
-    writes = list_writes(trigger_id, current_revision + 1, new_rows)
-    # The deployed versions only of actions whose rendering is not memoised yet, read
-    # with the writes (no round trip of their own).
-    actions = [action for _, action, _ in resolved]
-    bound, unrendered = memoised(actions)
-    if unrendered:
-        writes.append(versions_query(unrendered))
-    written = yield LastBatch(writes)
-    versions = written[-1] if unrendered else []
-    return Replaced(trigger_id, current_revision + 1, new_rows, actions, bound, versions)
+    existing: dict[str, Row[Any]] = {}
+    if by_binding:
+        existing = {b.id: b for b in conn.execute(_LIST, key)}
+    kept_actions = {existing[b].action_id for b in by_binding if b in existing}
+    found = list(conn.execute(_REFERRED, {"ids": [*by_id, *kept_actions], "names": by_name}))
+    resolved = resolve(trigger_id, items, existing, found)
+    new_rows = rows_of(trigger_id, resolved, now_ns())
+    conn.execute(_CLEAR, key)
+    if new_rows:
+        conn.execute(bindings.insert(), new_rows)
+    written = [SimpleNamespace(**row) for row in new_rows]
+    return _with_versions(conn, written, {a.id: a for _, a, _ in resolved}), revision
 
 
 def check_request(trigger_id: str, items: list[BindingItemIn], limits: Limits) -> None:
@@ -189,7 +223,7 @@ def refs(items: list[BindingItemIn]) -> tuple[tuple[str, ...], ...]:
 
 def rows_of(
     trigger_id: str, resolved: list[tuple[BindingItemIn, Any, Any | None]], now: int
-) -> list[tuple[Any, ...]]:
+) -> list[dict[str, Any]]:
     """The new list's rows, in order."""
     new_rows = []
     for position, (item, action, kept) in enumerate(resolved):
@@ -202,111 +236,22 @@ def rows_of(
             binding_id, created_at = new_id(), now
             display_name = item.display_name or action.name
         new_rows.append(
-            (
-                binding_id,
-                trigger_id,
-                position,
-                action.id,
-                display_name,
-                encode(secrets),
-                created_at,
-                now,
-            )
+            {
+                "id": binding_id,
+                "trigger_id": trigger_id,
+                "position": position,
+                "action_id": action.id,
+                "display_name": display_name,
+                "secrets": secrets,
+                "created_at": created_at,
+                "updated_at": now,
+            }
         )
     return new_rows
 
 
-def list_writes(trigger_id: str, revision: int, rows: list[tuple[Any, ...]]) -> Batch:
-    """The statements that make ``rows`` the trigger's list at ``revision`` (under its
-    lock): the old list out, the new one in, one INSERT for all its rows (on
-    PostgreSQL, executemany sends one per row)."""
-    writes: Batch = [
-        ("DELETE FROM bindings WHERE trigger_id = ?", (trigger_id,)),
-        ("UPDATE triggers SET revision = ? WHERE id = ?", (revision, trigger_id)),
-    ]
-    if rows:
-        writes.append(
-            (
-                "INSERT INTO bindings (id, trigger_id, position, action_id, display_name, "
-                "secrets, created_at, updated_at) VALUES "
-                + ", ".join([f"({RawSql.marks(8)})"] * len(rows)),
-                tuple(value for row in rows for value in row),
-            )
-        )
-    return writes
-
-
-def memoised(actions: list[Any]) -> tuple[list[orjson.Fragment | None], tuple[str, ...]]:
-    """Each action's memoised rendering (or None), and the deployed versions to read for
-    the others."""
-    bound = [render.BOUND_ACTIONS.get(a) for a in actions]
-    unrendered = tuple(
-        {a.deployed_version_id for a, b in zip(actions, bound, strict=True) if b is None}
-    )
-    return bound, unrendered
-
-
-def versions_query(version_ids: tuple[str, ...]) -> tuple[str, Any]:
-    return (
-        f"SELECT {VERSION_COLUMNS} FROM action_versions "
-        f"WHERE id IN ({RawSql.marks(len(version_ids))})",
-        version_ids,
-    )
-
-
-@dataclass(frozen=True)
-class Replaced:
-    """What a replacement wrote, to be rendered after the transaction (and its lock)."""
-
-    trigger_id: str
-    revision: int  # the list's new revision (its ETag)
-    rows: list[tuple[Any, ...]]
-    actions: list[Any]
-    bound: list[orjson.Fragment | None]  # each action's memoised rendering, if it was
-    versions: list[Any]  # the deployed versions of the others
-
-    def render(self) -> bytes:
-        """The PATCH response body, Auth0's shape without nulls."""
-        versions = {v["id"]: record(v, VERSION_JSON) for v in self.versions}
-        rendered = []
-        for row, action, bound in zip(self.rows, self.actions, self.bound, strict=True):
-            binding_id, _, _, _, display_name, _, created_at, updated_at = row
-            if bound is None:
-                bound = render.BOUND_ACTIONS.put(action, versions[action.deployed_version_id])
-            rendered.append(
-                _binding(binding_id, self.trigger_id, bound, created_at, updated_at, display_name)
-            )
-        return orjson.dumps({"bindings": rendered})
-
-
 def _secrets(item: BindingItemIn, now: int) -> list[dict[str, Any]]:
     return [{"name": s.name, "value": s.value or "", "updated_at": now} for s in item.secrets or []]
-
-
-def actions_where(
-    trigger_id: str,
-    ids: tuple[str, ...],
-    names: tuple[str, ...],
-    binding_ids: tuple[str, ...],
-    alias: str = "",
-) -> tuple[str, tuple[Any, ...]]:
-    """The actions a list refers to: by id, by name, or through one of the trigger's
-    bindings (``alias``: the actions table's, with its dot)."""
-    clauses: list[str] = []
-    params: tuple[Any, ...] = ()
-    if ids:
-        clauses.append(f"{alias}id IN ({RawSql.marks(len(ids))})")
-        params += ids
-    if names:
-        clauses.append(f"{alias}name IN ({RawSql.marks(len(names))})")
-        params += names
-    if binding_ids:
-        clauses.append(
-            f"{alias}id IN (SELECT action_id FROM bindings WHERE trigger_id = ? "
-            f"AND id IN ({RawSql.marks(len(binding_ids))}))"
-        )
-        params += (trigger_id, *binding_ids)
-    return (" OR ".join(clauses) or "1 = 0"), params
 
 
 def resolve(

@@ -5,20 +5,18 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+from starlette.concurrency import run_in_threadpool
 
+T = TypeVar("T")
 WRITE = "actionsd_write"
 BUSY_TIMEOUT_MS = 30000
-
-
-class WriterBusy(Exception):
-    """SQLite's write lock is taken (by another process) and the caller would not wait."""
 
 
 def create_engine(url: str) -> Engine:
@@ -37,7 +35,7 @@ def create_engine(url: str) -> Engine:
         )
         _sqlite_events(engine)
         return engine
-    return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    return sa.create_engine(url, pool_size=10, max_overflow=10)
 
 
 def _sqlite_events(engine: Engine) -> None:
@@ -54,10 +52,13 @@ def _sqlite_events(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get(WRITE):
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            conn.exec_driver_sql("BEGIN")
+        # On the driver's connection: a statement through SQLAlchemy cost as much as the
+        # read it opens. A lock not had in time is SQLAlchemy's error, as elsewhere.
+        begin = "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN"
+        try:
+            conn.connection.dbapi_connection.execute(begin)  # type: ignore[union-attr]
+        except sqlite3.OperationalError as busy:
+            raise sa.exc.OperationalError(begin, None, busy) from busy
 
 
 _sqlite_writers: dict[str, threading.Lock] = {}
@@ -65,23 +66,24 @@ _registry_lock = threading.Lock()
 
 
 def _writer_lock(engine: Engine) -> contextlib.AbstractContextManager[Any]:
-    """SQLite admits one writer at a time. Threads of one process queue on a lock here,
-    in order, instead of in SQLite's busy handler, which sleeps in growing steps (that
-    took concurrent PATCHes from ~2 ms each to over a second at p99)."""
+    """SQLite admits one writer at a time. Threads of one process queue on a lock here
+    instead of in SQLite's busy handler, which sleeps in growing steps (figures in
+    docs/benchmarks.md)."""
     if engine.dialect.name != "sqlite":
         return contextlib.nullcontext()
-    return sqlite_lock(engine)
-
-
-def sqlite_lock(engine: Engine) -> threading.Lock:
-    """This process's SQLite writer lock (one per database file)."""
     with _registry_lock:
         return _sqlite_writers.setdefault(str(engine.url), threading.Lock())
 
 
 @contextlib.contextmanager
 def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
-    """One database transaction: committed when the block ends, rolled back on error."""
+    """One database transaction: committed when the block ends, rolled back on error.
+
+    This is where SQLite and PostgreSQL differ for writers. On SQLite a write
+    transaction holds the whole database from its first statement (``BEGIN
+    IMMEDIATE``, after this process's writer lock), so rows need no locks of their own
+    and SQLAlchemy drops ``with_for_update()``; on PostgreSQL it begins plainly and
+    ``with_for_update()`` locks the rows it reads."""
     if write:
         with _writer_lock(engine), _transaction(engine, write=True) as conn:
             yield conn
@@ -90,36 +92,23 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
             yield conn
 
 
-class LoopWriter:
-    """One plain ``sqlite3`` connection for the writes the event loop runs itself.
+def committed(engine: Engine, read: Callable[[Connection], T]) -> T:
+    """``read`` on a connection of its own, outside any caller's transaction: what is
+    committed now (what a cache checks an entry against before serving it)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # One statement needs no transaction: no BEGIN, no ROLLBACK round trip.
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        return read(conn)
 
-    Its busy timeout is 0: ``BEGIN IMMEDIATE`` either takes SQLite's write lock at once
-    or fails with ``WriterBusy`` before anything ran (another process has it). The
-    caller holds this process's writer lock (``sqlite_lock``). Without SQLAlchemy's
-    pool, events and transaction objects, a short write costs a fraction less."""
 
-    def __init__(self, engine: Engine) -> None:
-        database = engine.url.database or ""
-        self._conn = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON"):
-            self._conn.execute(f"PRAGMA {pragma}")
-        self._conn.execute("PRAGMA busy_timeout=0")
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as busy:
-            raise WriterBusy() from busy
-        try:
-            yield self._conn
-        except BaseException:
-            self._conn.rollback()
-            raise
-        self._conn.commit()
-
-    def close(self) -> None:
-        self._conn.close()
+async def committed_now(engine: Engine, read: Callable[[Connection], T]) -> T:
+    """``committed`` from the event loop. SQLite answers a small read from a local file
+    in microseconds, so it runs inline (a threadpool hop cost more than the read);
+    PostgreSQL's runs on the threadpool, so a slow server never holds the loop."""
+    if engine.dialect.name == "sqlite":
+        return committed(engine, read)
+    return await run_in_threadpool(committed, engine, read)
 
 
 @contextlib.contextmanager

@@ -24,10 +24,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from actionsd import errors
 from actionsd.actions.service import load_action
+from actionsd.bindings.service import current_version
 from actionsd.builds.npm import deps_key
 from actionsd.config import Settings
 from actionsd.db.engine import transaction
-from actionsd.db.fastread import FastReader
 from actionsd.db.schema import action_module_versions, action_versions, actions, bindings
 from actionsd.runtime.executions import ExecutionStore
 from actionsd.runtime.pool import PoolBusy, Sandbox, WorkerFailure, WorkerPool
@@ -103,9 +103,7 @@ def _module_refs(refs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
 
 
 class Runtime:
-    def __init__(
-        self, engine: Engine, settings: Settings, builds_dir: Path, reader: FastReader | None = None
-    ) -> None:
+    def __init__(self, engine: Engine, settings: Settings, builds_dir: Path) -> None:
         self.engine = engine
         self.settings = settings
         self.builds_dir = builds_dir
@@ -126,8 +124,6 @@ class Runtime:
         )
         self.store = ExecutionStore(engine, settings.execution_retention_days)
         self._flows: dict[str, _Flow] = {}
-        # The server hands its own reader; standalone use (Runtime.open) makes one.
-        self._reader = reader or FastReader(engine.url.render_as_string(hide_password=False))
         self._lock = threading.Lock()
         # api.cache: best effort, as Auth0 documents it; per action, in this process.
         self._cache: dict[str, dict[str, dict[str, Any]]] = {}
@@ -153,7 +149,7 @@ class Runtime:
     def _flow(self, trigger_id: str) -> _Flow:
         """The trigger's runnable flow, re-read only when its revision moved (every
         PATCH of its bindings and every deploy of a bound action moves it)."""
-        revision = self._reader.revision(trigger_id)
+        revision = current_version(self.engine, trigger_id)
         cached = self._flows.get(trigger_id)
         if cached is not None and cached.revision == revision:
             return cached
