@@ -5,6 +5,12 @@ mocking Auth0's spec; then how latency grows with 10 to 10,000 actions in the te
 
     make bench-http      (installs wrk and Prism, starts PostgreSQL when run as root)
 
+``BENCH_CALLS`` (comma-separated keys: trivial, get20, patch5_c16, patch5_c64,
+execute_c1, execute_c16) selects the calls, ``BENCH_CONFIGS`` (sqlite1, sqlite2, pg1,
+pg2) the servers, ``BENCH_SECONDS`` the length of each run; ``BENCH_SKIP_PRISM=1`` and
+``--skip-scaling`` leave those parts out. The trivial call always runs: it is the
+baseline. Execute fires post-login with three trivial actions bound (the login path).
+
 Load comes from wrk (-t2) on this machine, sharing its two cores with the server: read
 the ratios, not the absolute numbers. Each measured run follows 2 s of the same load.
 Nothing here is asserted.
@@ -180,6 +186,16 @@ def seed(base: str, token: str, count: int) -> list[str]:
     return ids
 
 
+def bind_login(base: str, token: str, ids: list[str]) -> None:
+    """Three trivial actions on post-login (the bindings PATCHes later act on the same
+    trigger; execute is measured first, on these three)."""
+    httpx.patch(
+        base + "/api/v2/actions/triggers/post-login/bindings",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"bindings": [{"ref": {"type": "action_id", "value": i}} for i in ids]},
+    ).raise_for_status()
+
+
 def patch_body(ids: list[str]) -> str:
     return json.dumps(
         {
@@ -205,12 +221,26 @@ def bench_server(
     if database_url:
         reset_postgres(database_url)
     proc, base, token = serve(
-        Path(tempfile.mkdtemp(prefix=f"bench-{name}-")), database_url, workers
+        Path(tempfile.mkdtemp(prefix=f"bench-{name}-")),
+        database_url,
+        workers,
+        runtime_workers=os.environ.get("BENCH_RUNTIME_WORKERS", "2"),  # the default
     )
     try:
         ids = seed(base, token, 20)
+        bind_login(base, token, ids[:3])
+        execute_url = base + "/actionsd/v1/triggers/post-login/execute"
+        execute = {
+            "token": token,
+            "method": "POST",
+            "body": json.dumps({"event": {"user": {"user_id": "auth0|bench"}}}),
+        }
         calls = {
             "trivial": (base + "/healthz", {"connections": 64}),
+            "trivial_c16": (base + "/healthz", {"connections": 16}),
+            # Before the PATCHes, which rebind post-login.
+            "execute_c1": (execute_url, {**execute, "connections": 1}),
+            "execute_c16": (execute_url, {**execute, "connections": 16}),
             "get20": (
                 base + "/api/v2/actions/triggers/post-login/bindings?per_page=20",
                 {"connections": 64, "token": token},
@@ -224,6 +254,11 @@ def bench_server(
                 {"connections": 64, "token": token, "method": "PATCH", "body": patch_body(ids)},
             ),
         }
+        chosen = os.environ.get("BENCH_CALLS")
+        if chosen:
+            calls = {
+                k: v for k, v in calls.items() if k.startswith("trivial") or k in chosen.split(",")
+            }
         results = {}
         for key, (url, options) in calls.items():
             wrk(url, seconds=WARM_UP, **options)  # connections made, caches filled
@@ -333,35 +368,43 @@ def main() -> None:
     parser.add_argument("--only-scaling", action="store_true")
     args = parser.parse_args()
     configs_run = not args.only_scaling
-    configs = [("SQLite, 1 process", "", 1), ("SQLite, 2 processes", "", 2)]
+    configs = [("sqlite1", "SQLite, 1 process", "", 1), ("sqlite2", "SQLite, 2 processes", "", 2)]
     if args.postgres:
         configs += [
-            ("PostgreSQL, 1 process", args.postgres, 1),
-            ("PostgreSQL, 2 processes", args.postgres, 2),
+            ("pg1", "PostgreSQL, 1 process", args.postgres, 1),
+            ("pg2", "PostgreSQL, 2 processes", args.postgres, 2),
         ]
-    prism = bench_prism(args.seconds) if configs_run else {}
-    if configs_run:
+    if os.environ.get("BENCH_CONFIGS"):
+        configs = [c for c in configs if c[0] in os.environ["BENCH_CONFIGS"].split(",")]
+    skip_prism = os.environ.get("BENCH_SKIP_PRISM") == "1"
+    prism = bench_prism(args.seconds) if configs_run and not skip_prism else {}
+    if prism:
         get, patch = prism["get20"], prism["patch5_c16"]
         print(
             f"Prism (stateless mock of Auth0's spec): GET bindings {get['rps']:.0f} req/s "
             f"p50 {get['p50']:.1f} ms p99 {get['p99']:.1f} ms; PATCH c16 {patch['rps']:.0f} req/s "
             f"p50 {patch['p50']:.1f} ms p99 {patch['p99']:.1f} ms"
         )
-    for name, url, workers in configs if configs_run else []:
+    for _key, name, url, workers in configs if configs_run else []:
         r = bench_server(name, url, workers, args.seconds)
-        trivial = r["trivial"]["rps"]
         print(f"\n== {name}")
         print(
             f"{'call':34} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'x trivial':>10} {'x Prism':>8} {'non-2xx':>8} {'cpu ms/req':>11}"
         )
-        for label, key, peer in (
-            ("trivial endpoint (/healthz), c64", "trivial", None),
-            ("GET bindings (20), c64", "get20", "get20"),
-            ("PATCH bindings (5), c16", "patch5_c16", "patch5_c16"),
-            ("PATCH bindings (5), c64", "patch5_c64", "patch5_c16"),
+        for label, key, peer, base_key in (
+            ("trivial endpoint (/healthz), c64", "trivial", None, "trivial"),
+            ("trivial endpoint (/healthz), c16", "trivial_c16", None, "trivial_c16"),
+            ("execute post-login (3), c1", "execute_c1", None, "trivial_c16"),
+            ("execute post-login (3), c16", "execute_c16", None, "trivial_c16"),
+            ("GET bindings (20), c64", "get20", "get20", "trivial"),
+            ("PATCH bindings (5), c16", "patch5_c16", "patch5_c16", "trivial"),
+            ("PATCH bindings (5), c64", "patch5_c64", "patch5_c16", "trivial"),
         ):
+            if key not in r:
+                continue
             x = r[key]
-            versus = f"{x['rps'] / prism[peer]['rps']:.2f}" if peer else "-"
+            trivial = r[base_key]["rps"]
+            versus = f"{x['rps'] / prism[peer]['rps']:.2f}" if peer and prism else "-"
             print(
                 f"{label:34} {x['rps']:8.0f} {x['p50']:7.1f} {x['p99']:7.1f} {x['rps'] / trivial:10.2f} {versus:>8} {x['errors']:8.0f} {x['cpu_ms']:11.3f}"
             )
