@@ -152,8 +152,9 @@ function init(msg) {
   handlerExports = { wrapper, spec: msg };
 }
 
-function load(spec) {
-  if (loadError) throw loadError;
+function load() {
+  if (loadError) throw loadError; // before handlerExports, which a SyntaxError left unset
+  const { spec } = handlerExports;
   if (!handlerExports.wrapper) return handlerExports.exports;
   const { wrapper } = handlerExports;
   handlerExports.wrapper = null;
@@ -176,7 +177,7 @@ async function run(msg) {
   let error = null;
   try {
     await executions.run(msg.id, async () => {
-      const exportsObj = load(handlerExports.spec);
+      const exportsObj = load();
       const handler = exportsObj && exportsObj[msg.handler];
       if (typeof handler !== 'function') return;
       const event = structuredClone(state.event);
