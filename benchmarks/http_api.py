@@ -7,7 +7,7 @@ mocking Auth0's spec; then how latency grows with 10 to 10,000 actions in the te
 
 ``BENCH_CALLS`` (comma-separated keys: trivial, get20, patch5_c16, patch5_c64,
 execute_c1, execute_c16) selects the calls, ``BENCH_CONFIGS`` (sqlite1, sqlite2, pg1,
-pg2) the servers, ``BENCH_SECONDS`` the length of each run; ``BENCH_SKIP_PRISM=1`` and
+pg2) the servers, ``--seconds`` the length of each run; ``BENCH_SKIP_PRISM=1`` and
 ``--skip-scaling`` leave those parts out. The trivial call always runs: it is the
 baseline. Execute fires post-login with three trivial actions bound (the login path).
 
