@@ -24,7 +24,9 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer
     settings = make_settings(
         tmp_path_factory.mktemp("sandbox"),
         "sqlite",
-        execution_timeout_seconds=2.0,
+        # The heap bomb needs up to 2.5 s of a loaded machine to reach 64 MB: a deadline
+        # below that makes it a timeout instead.
+        execution_timeout_seconds=5.0,
         runtime_memory_mb=64,
         runtime_workers=1,
     )
@@ -96,6 +98,18 @@ def test_infinite_loop_hits_the_deadline(sapi: httpx.Client) -> None:
     message = attempt(sapi, "while (true) {}")
     assert message == "Script execution time exceeded"
     assert time.monotonic() - started < 15
+
+
+def test_a_realm_stopped_at_its_deadline_takes_its_process_with_it(
+    sapi: httpx.Client, strict: InProcessServer
+) -> None:
+    # A realm terminated mid-flight (a heap bomb at the deadline) can still end the process
+    # after the reply; the next flow must start on a fresh one, not be blamed for it.
+    pool = strict.state.require_runtime().pool
+    (before,) = [w.proc for w in pool._all]
+    attempt(sapi, "while (true) {}")
+    assert before.poll() is not None
+    assert [w.proc for w in pool._all] != [before]
 
 
 def test_memory_bomb_hits_the_limit(sapi: httpx.Client) -> None:

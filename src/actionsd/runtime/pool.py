@@ -4,15 +4,19 @@ Each worker runs one flow at a time; a flow that outlives its deadline, a worker
 runs out of memory or dies any other way is killed and replaced, and only that flow
 fails. Workers start warm, so an execution never waits for a process to spawn unless
 the previous one on that slot died.
+
+Threads call :meth:`WorkerPool.run`; the event loop awaits :meth:`WorkerPool.arun`, which
+talks to the worker's pipes from the loop itself (no thread per execution).
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
 import json
 import logging
 import os
-import queue
 import select
 import subprocess
 import tempfile
@@ -102,6 +106,9 @@ class Worker:
             env=sandbox.env(),
             cwd=str(RUNTIME_DIR),
         )
+        assert self.proc.stdout is not None
+        self._out = self.proc.stdout.fileno()
+        os.set_blocking(self._out, False)  # the event loop reads it without blocking
         self._buffer = b""
         self._seq = 0
         self.loaded: set[str] = set()  # version ids whose code this worker has compiled
@@ -111,30 +118,56 @@ class Worker:
         self.engine = str(hello.get("engine"))
         self.start_ms = (time.perf_counter() - started) * 1000
 
+    def _take_chunk(self, chunks: list[bytes]) -> dict[str, Any] | None:
+        """Read what the pipe holds into ``chunks``; the reply once its line is complete."""
+        try:
+            chunk = os.read(self._out, 1 << 20)
+        except BlockingIOError:
+            return None
+        if not chunk:
+            raise self._death()
+        chunks.append(chunk)
+        # Only the new chunk is searched: a reply of many MB is read in linear time.
+        if b"\n" not in chunk:
+            return None
+        data = b"".join(chunks)
+        newline = data.index(b"\n", len(data) - len(chunk))
+        line, self._buffer = data[:newline], data[newline + 1 :]
+        chunks.clear()
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
     def _read(self, deadline: float) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
         chunks = [self._buffer]
-        newline = self._buffer.find(b"\n")
-        while newline < 0:
+        while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WorkerFailure("timeout", "Script execution time exceeded")
-            ready, _, _ = select.select([fd], [], [], remaining)
-            if not ready:
-                continue
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                raise self._death()
-            chunks.append(chunk)
-            # Only the new chunk is searched: a reply of many MB is read in linear time.
-            at = chunk.find(b"\n")
-            if at >= 0:
-                newline = sum(len(c) for c in chunks[:-1]) + at
-        data = b"".join(chunks)
-        line, self._buffer = data[:newline], data[newline + 1 :]
-        reply: dict[str, Any] = json.loads(line)
-        return reply
+            ready, _, _ = select.select([self._out], [], [], remaining)
+            if ready and (reply := self._take_chunk(chunks)) is not None:
+                return reply
+
+    async def _aread(self, timeout: float) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[dict[str, Any]] = loop.create_future()
+        chunks = [self._buffer]
+
+        def readable() -> None:
+            try:
+                reply = self._take_chunk(chunks)
+            except WorkerFailure as failure:
+                done.set_exception(failure)
+                return
+            if reply is not None:
+                done.set_result(reply)
+
+        loop.add_reader(self._out, readable)
+        try:
+            return await asyncio.wait_for(done, timeout)
+        except TimeoutError:
+            raise WorkerFailure("timeout", "Script execution time exceeded") from None
+        finally:
+            loop.remove_reader(self._out)
 
     def _death(self) -> WorkerFailure:
         code = self.proc.wait(timeout=5)
@@ -144,7 +177,9 @@ class Worker:
             return WorkerFailure("memory", "The action exceeded its memory limit")
         return WorkerFailure("crash", f"The action worker stopped unexpectedly (exit {code})")
 
-    def call(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def _send(self, message: dict[str, Any]) -> None:
+        # The protocol realm reads its input at once, so this never waits on a full pipe
+        # for longer than the worker takes to read it.
         assert self.proc.stdin is not None
         self._seq += 1
         message = {**message, "id": self._seq}
@@ -153,10 +188,19 @@ class Worker:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise self._death() from None
-        reply = self._read(time.monotonic() + timeout)
+
+    def _check(self, reply: dict[str, Any]) -> dict[str, Any]:
         if reply.get("id") != self._seq:
             raise WorkerFailure("protocol", "the worker answered out of turn")
         return reply
+
+    def call(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        self._send(message)
+        return self._check(self._read(time.monotonic() + timeout))
+
+    async def acall(self, message: dict[str, Any], timeout: float) -> dict[str, Any]:
+        self._send(message)
+        return self._check(await self._aread(timeout))
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -176,9 +220,28 @@ class PoolBusy(Exception):
     """Every worker is busy and the queue of waiting executions is full."""
 
 
+class _Waiter:
+    """An execution waiting for a worker: a thread (an event) or a task (a future)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.worker: Worker | None = None
+        self.event = threading.Event()
+        self.loop = loop
+        self.future: asyncio.Future[Worker] | None = loop.create_future() if loop else None
+
+    def deliver(self, worker: Worker) -> None:
+        self.worker = worker
+        if self.loop is None:
+            self.event.set()
+        else:
+            assert self.future is not None
+            self.loop.call_soon_threadsafe(self.future.set_result, worker)
+
+
 class WorkerPool:
     """``size`` workers; at most ``queue_limit`` executions wait for one, each at most
-    ``wait_seconds``; beyond that :class:`PoolBusy`."""
+    ``wait_seconds``; beyond that :class:`PoolBusy`. A freed worker goes straight to the
+    longest waiting execution, thread or task."""
 
     def __init__(
         self, sandbox: Sandbox, size: int, queue_limit: int = 64, wait_seconds: float = 20.0
@@ -187,9 +250,9 @@ class WorkerPool:
         self.size = size
         self.queue_limit = queue_limit
         self.wait_seconds = wait_seconds
-        self._idle: queue.LifoQueue[Worker] = queue.LifoQueue()
+        self._idle: list[Worker] = []  # the last one freed is the warmest
+        self._waiters: collections.deque[_Waiter] = collections.deque()
         self._lock = threading.Lock()
-        self._waiting = 0
         self._all: list[Worker] = []
         self._closed = False
         for _ in range(size):
@@ -199,7 +262,14 @@ class WorkerPool:
         worker = Worker(self.sandbox)
         with self._lock:
             self._all.append(worker)
-        self._idle.put(worker)
+        self._give(worker)
+
+    def _give(self, worker: Worker) -> None:
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().deliver(worker)
+            else:
+                self._idle.append(worker)
 
     def _retire(self, worker: Worker) -> None:
         worker.kill()
@@ -212,22 +282,49 @@ class WorkerPool:
             except Exception:  # the slot is refilled by the next successful spawn
                 log.exception("could not start a replacement worker")
 
-    def _take(self) -> Worker:
-        try:
-            return self._idle.get_nowait()
-        except queue.Empty:
-            pass
+    def _idle_or_wait(self, loop: asyncio.AbstractEventLoop | None) -> Worker | _Waiter:
         with self._lock:
-            if self._waiting >= self.queue_limit:
+            if self._idle:
+                return self._idle.pop()
+            if len(self._waiters) >= self.queue_limit:
                 raise PoolBusy("every action worker is busy and the queue is full")
-            self._waiting += 1
+            waiter = _Waiter(loop)
+            self._waiters.append(waiter)
+            return waiter
+
+    def _gave_up(self, waiter: _Waiter) -> bool:
+        """True if ``waiter`` left the queue before a worker was handed to it."""
+        with self._lock:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+                return True
+            return False
+
+    def _take(self) -> Worker:
+        got = self._idle_or_wait(None)
+        if isinstance(got, Worker):
+            return got
+        if not got.event.wait(self.wait_seconds) and self._gave_up(got):
+            raise PoolBusy("no action worker became free in time")
+        got.event.wait()
+        assert got.worker is not None
+        return got.worker
+
+    async def _atake(self) -> Worker:
+        got = self._idle_or_wait(asyncio.get_running_loop())
+        if isinstance(got, Worker):
+            return got
+        assert got.future is not None
         try:
-            return self._idle.get(timeout=self.wait_seconds)
-        except queue.Empty:
-            raise PoolBusy("no action worker became free in time") from None
-        finally:
-            with self._lock:
-                self._waiting -= 1
+            return await asyncio.wait_for(asyncio.shield(got.future), self.wait_seconds)
+        except TimeoutError:
+            if self._gave_up(got):
+                raise PoolBusy("no action worker became free in time") from None
+            return await got.future
+        except asyncio.CancelledError:
+            if not self._gave_up(got):  # handed over as we left: pass it on
+                got.future.add_done_callback(lambda f: self._give(f.result()))
+            raise
 
     def run(self, message: dict[str, Any], timeout: float, code: dict[str, str]) -> dict[str, Any]:
         """Send ``message`` to an idle worker. ``code`` maps version ids to source; only
@@ -243,11 +340,37 @@ class WorkerPool:
         except BaseException:
             self._retire(worker)
             raise
+        self._release(worker, reply)
+        return reply
+
+    async def arun(
+        self, message: dict[str, Any], timeout: float, code: dict[str, str]
+    ) -> dict[str, Any]:
+        """:meth:`run` on the event loop; replacing a worker runs in a thread."""
+        worker = await self._atake()
+        try:
+            reply = await worker.acall(
+                self._with_code(message, code, worker.loaded), timeout + BOOT_GRACE
+            )
+            if not reply.get("ok") and reply.get("reload"):
+                reply = await worker.acall(
+                    self._with_code(message, code, set()), timeout + BOOT_GRACE
+                )
+            worker.loaded.update(code)
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(self._retire, worker))
+            raise
+        if reply.get("recycle"):
+            await asyncio.to_thread(self._retire, worker)
+        else:
+            self._give(worker)
+        return reply
+
+    def _release(self, worker: Worker, reply: dict[str, Any]) -> None:
         if reply.get("recycle"):
             self._retire(worker)  # its memory is above the limit: a fresh process
         else:
-            self._idle.put(worker)
-        return reply
+            self._give(worker)
 
     @staticmethod
     def _with_code(

@@ -12,6 +12,7 @@ binding order in a warm worker, and keeps the execution record.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import threading
 import time
@@ -222,26 +223,45 @@ class Runtime:
     def fire(self, trigger_id: str, event: dict[str, Any]) -> FlowResult:
         """Run the trigger's flow for ``event``; the result combines every action's
         commands. Raises BusinessRule for a trigger the runtime does not run."""
+        self._check_runnable(trigger_id)
+        run = self._fresh_run(trigger_id, event, self._flow(trigger_id))
+        return run if isinstance(run, FlowResult) else self._run(**run)
+
+    async def afire(self, trigger_id: str, event: dict[str, Any]) -> FlowResult:
+        """:meth:`fire` from the event loop: the flow's revision check (a database read)
+        goes to a thread, the worker's pipes are awaited on the loop."""
+        self._check_runnable(trigger_id)
+        flow = await asyncio.to_thread(self._flow, trigger_id)
+        run = self._fresh_run(trigger_id, event, flow)
+        return run if isinstance(run, FlowResult) else await self._arun(**run)
+
+    @staticmethod
+    def _check_runnable(trigger_id: str) -> None:
         if trigger_id not in RUNNABLE:
             raise errors.BusinessRule(f"The trigger '{trigger_id}' cannot be fired here.")
-        flow = self._flow(trigger_id)
+
+    def _fresh_run(
+        self, trigger_id: str, event: dict[str, Any], flow: _Flow
+    ) -> dict[str, Any] | FlowResult:
+        """The arguments of ``_run`` for a new execution, or the failed result when a
+        bound version cannot run."""
         blocked = [a for a in flow.actions if a["version_id"] in flow.failures]
         if blocked:
             first = blocked[0]
             message = flow.failures[first["version_id"]]
             return self._finish_error(trigger_id, event, first, message)
-        return self._run(
-            execution_id=secrets.token_urlsafe(24),
-            trigger_id=trigger_id,
-            event=with_defaults(trigger_id, event),
-            actions=flow.actions,
-            code=flow.code,
-            start=0,
-            created_at=now_ns(),
-            previous=[],
-            outcome={},
-            modules=flow.modules,
-        )
+        return {
+            "execution_id": secrets.token_urlsafe(24),
+            "trigger_id": trigger_id,
+            "event": with_defaults(trigger_id, event),
+            "actions": flow.actions,
+            "code": flow.code,
+            "start": 0,
+            "created_at": now_ns(),
+            "previous": [],
+            "outcome": {},
+            "modules": flow.modules,
+        }
 
     def resume(self, execution_id: str, params: dict[str, Any]) -> FlowResult:
         """Continue a flow suspended by a redirect: the redirecting action's
@@ -285,21 +305,39 @@ class Runtime:
             )
             return {r.id: r.code for r in rows}
 
-    def _run(
+    def _run(self, **run: Any) -> FlowResult:
+        message, culprit = self._message(**run)
+        try:
+            reply = self.pool.run(message, self.settings.execution_timeout_seconds, run["code"])
+        except (PoolBusy, WorkerFailure) as failure:
+            return self._failed(failure, culprit, **run)
+        return self._finish(reply, **run)
+
+    async def _arun(self, **run: Any) -> FlowResult:
+        message, culprit = self._message(**run)
+        try:
+            reply = await self.pool.arun(
+                message, self.settings.execution_timeout_seconds, run["code"]
+            )
+        except (PoolBusy, WorkerFailure) as failure:
+            return self._failed(failure, culprit, **run)
+        if reply.get("suspended_at") is not None:  # its record is written before answering
+            return await asyncio.to_thread(lambda: self._finish(reply, **run))
+        return self._finish(reply, **run)
+
+    def _message(
         self,
         *,
-        execution_id: str,
         trigger_id: str,
         event: dict[str, Any],
         actions: list[dict[str, Any]],
-        code: dict[str, str],
         start: int,
-        created_at: int,
-        previous: list[dict[str, Any]],
         outcome: dict[str, Any],
         resume: dict[str, Any] | None = None,
         modules: list[dict[str, Any]] | None = None,
-    ) -> FlowResult:
+        **_: Any,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The worker's request for a flow, and the action blamed if it gets no answer."""
         timeout = self.settings.execution_timeout_seconds
         message: dict[str, Any] = {
             "type": "flow",
@@ -317,15 +355,43 @@ class Runtime:
         culprit = (
             actions[start] if len(actions) > start else {"action_name": "", "binding_id": None}
         )
-        try:
-            reply = self.pool.run(message, timeout, code)
-        except PoolBusy:
+        return message, culprit
+
+    def _failed(
+        self,
+        failure: PoolBusy | WorkerFailure,
+        culprit: dict[str, Any],
+        *,
+        execution_id: str,
+        trigger_id: str,
+        event: dict[str, Any],
+        created_at: int,
+        **_: Any,
+    ) -> FlowResult:
+        if isinstance(failure, PoolBusy):
             self._finish_error(trigger_id, event, culprit, BUSY, execution_id, created_at)
             raise errors.ServiceUnavailable(BUSY) from None
-        except WorkerFailure as failure:
-            return self._finish_error(
-                trigger_id, event, culprit, failure.message, execution_id, created_at
-            )
+        return self._finish_error(
+            trigger_id, event, culprit, failure.message, execution_id, created_at
+        )
+
+    def _finish(
+        self,
+        reply: dict[str, Any],
+        *,
+        execution_id: str,
+        trigger_id: str,
+        event: dict[str, Any],
+        actions: list[dict[str, Any]],
+        start: int,
+        created_at: int,
+        previous: list[dict[str, Any]],
+        **_: Any,
+    ) -> FlowResult:
+        """The execution's record and result from the worker's reply."""
+        culprit = (
+            actions[start] if len(actions) > start else {"action_name": "", "binding_id": None}
+        )
         if not reply.get("ok"):
             error = reply.get("error") or {}
             message_ = f"The action worker refused the flow: {error.get('message')}"

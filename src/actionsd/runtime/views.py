@@ -129,7 +129,7 @@ def list_executions(
     dependencies=[requires(EXECUTE_SCOPE)],
     **OUT,
 )
-def execute_trigger(
+async def execute_trigger(
     state: State,
     triggerId: Annotated[str, Path(description="The trigger to fire, e.g. post-login.")],
     body: FireIn,
@@ -137,7 +137,8 @@ def execute_trigger(
     """Fire a trigger: run its bound actions in binding order against the event and
     answer the combined commands and the execution id. Not part of Auth0's API: the
     entry point for identity servers (scope ``execute:actions``)."""
-    return state.require_runtime().fire(triggerId, body.event).as_json()
+    # On the event loop: the worker's pipes are awaited there, no thread per login.
+    return (await state.require_runtime().afire(triggerId, body.event)).as_json()
 
 
 @router.post(
