@@ -14,6 +14,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from actionsd.config import Settings, default_data_dir
+from actionsd.devloop import commands as devloop
 
 app = typer.Typer(
     help="actionsd: a self-hosted, Auth0-compatible Actions server.",
@@ -253,6 +254,9 @@ def rotate_keys(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> N
     state, _ = bootstrap(_settings(data_dir=data_dir, database_url=database_url))
     typer.echo(state.keys.rotate())
     state.engine.dispose()
+
+
+devloop.register(app)
 
 
 def main() -> None:
