@@ -49,7 +49,7 @@ def target_from_data_dir(data_dir: Path) -> Target:
     ca = data_dir / "tls" / "ca.pem"
     return Target(
         url=url,
-        verify=_verify(ca if ca.exists() else None),
+        verify=trusting(ca if ca.exists() else None),
         client_id=creds["client_id"],
         client_secret=creds["client_secret"],
     )
@@ -65,10 +65,10 @@ def target_from_url(
 ) -> Target:
     if not token and not (client_id and client_secret):
         raise ClientError("--url needs --token, or --client-id and --client-secret.")
-    return Target(url.rstrip("/"), _verify(ca_cert), token, client_id, client_secret)
+    return Target(url.rstrip("/"), trusting(ca_cert), token, client_id, client_secret)
 
 
-def _verify(ca_cert: Path | None) -> ssl.SSLContext | bool:
+def trusting(ca_cert: Path | None) -> ssl.SSLContext | bool:
     """The system's trust (and SSL_CERT_FILE's) plus the given CA."""
     context = httpx.create_ssl_context()
     if ca_cert is not None:
@@ -109,6 +109,15 @@ def connect(target: Target, timeout: float | None = 60.0) -> httpx.Client:
 
 def call(api: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
     """One API call's JSON body; ClientError with the server's message otherwise."""
+    return _checked(api, method, path, **kwargs).json()
+
+
+def call_empty(api: httpx.Client, method: str, path: str, **kwargs: Any) -> None:
+    """An API call answering no body (204)."""
+    _checked(api, method, path, **kwargs)
+
+
+def _checked(api: httpx.Client, method: str, path: str, **kwargs: Any) -> httpx.Response:
     try:
         response = api.request(method, path, **kwargs)
     except httpx.HTTPError as exc:
@@ -119,7 +128,7 @@ def call(api: httpx.Client, method: str, path: str, **kwargs: Any) -> Any:
         except ValueError:
             message = response.text
         raise ClientError(f"{method} {path} answered {response.status_code}: {message}")
-    return response.json()
+    return response
 
 
 def find_action(api: httpx.Client, name_or_id: str) -> dict[str, Any]:
