@@ -28,15 +28,14 @@ def test_post_login_api(api: httpx.Client) -> None:
         api,
         PL,
         """
-        // Auth0's api methods return the api object itself.
-        api.accessToken.setCustomClaim('https://x/roles', ['admin'])
-           .accessToken.addScope('read:reports').accessToken.addScope('write:reports')
-           .accessToken.removeScope('write:reports');
+        // Most of Auth0's api methods return the api object itself; addScope does not.
+        api.accessToken.setCustomClaim('https://x/roles', ['admin']);
+        api.accessToken.addScope('read:reports'); api.accessToken.addScope('write:reports');
+        api.accessToken.removeScope('write:reports');
         api.idToken.setCustomClaim('https://x/email', event.user.email);
         api.multifactor.enable('duo', { allowRememberBrowser: true });
         api.authentication.challengeWith({ type: 'otp' });
         api.authentication.enrollWithAny([{ type: 'webauthn-roaming' }]);
-        api.authentication.recordMethod('https://idp.example/mfa');
         api.authentication.setPrimaryUser('auth0|primary');
         api.samlResponse.setAttribute('https://x/attr', 'v');
         api.user.setAppMetadata('plan', 'pro').user.setUserMetadata('theme', 'dark');
@@ -55,7 +54,6 @@ def test_post_login_api(api: httpx.Client) -> None:
     assert out["authentication"] == {
         "challenge": {"factors": [{"type": "otp"}]},
         "enroll": {"factors": [{"type": "webauthn-roaming"}]},
-        "methods": ["https://idp.example/mfa"],
         "primary_user": "auth0|primary",
     }
     assert out["saml"] == {"attributes": {"https://x/attr": "v"}}

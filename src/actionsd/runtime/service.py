@@ -32,6 +32,7 @@ from actionsd.db.schema import action_module_versions, action_versions, actions,
 from actionsd.runtime.executions import ExecutionStore
 from actionsd.runtime.pool import Sandbox, WorkerFailure, WorkerPool
 from actionsd.triggers import catalog
+from actionsd.triggers.events import with_defaults
 from actionsd.util import now_ns
 
 RUNNABLE = (
@@ -46,6 +47,14 @@ RUNNABLE = (
     "custom-phone-provider",
 )
 RESUMABLE = ("post-login", "password-reset-post-challenge")
+# Entity-bound triggers have no trigger bindings to fire, but their actions can be tested.
+TESTABLE = (
+    *RUNNABLE,
+    "custom-token-exchange",
+    "event-stream",
+    "password-hash-migration",
+    "mcp-tool",
+)
 
 
 @dataclass
@@ -220,7 +229,7 @@ class Runtime:
         return self._run(
             execution_id=secrets.token_urlsafe(24),
             trigger_id=trigger_id,
-            event=event,
+            event=with_defaults(trigger_id, event),
             actions=flow.actions,
             code=flow.code,
             start=0,
@@ -435,7 +444,7 @@ class Runtime:
                 "A draft must be in the 'built' state before it can be tested."
             )
         trigger = catalog.find(row.trigger_id, row.trigger_version)
-        if row.trigger_id not in RUNNABLE or trigger is None:
+        if row.trigger_id not in TESTABLE or trigger is None:
             raise errors.BusinessRule(
                 f"Actions of the trigger '{row.trigger_id}' cannot be tested here."
             )

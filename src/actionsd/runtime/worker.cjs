@@ -164,7 +164,7 @@ async function runFlow(req) {
       if (typeof handler === 'function') {
         const event = clone(state.event);
         event.secrets = Object.freeze({ ...(spec.secrets || {}) });
-        const api = makeApi(req.trigger, state, action, spec);
+        const api = makeApi(req.trigger, state, action, { ...spec, handler: fnName }, event);
         await Promise.race([Promise.resolve(handler(event, api)), deadline]);
         // A rejection nobody awaited still fails the action that caused it.
         await new Promise((r) => setImmediate(r));
