@@ -18,8 +18,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from actionsd.auth.clients import CREDENTIALS_FILE
-
 SERVER_FILE = "server.json"
 WAITING = ("pending", "building")
 
@@ -38,6 +36,8 @@ class Target:
 
 
 def target_from_data_dir(data_dir: Path) -> Target:
+    from actionsd.auth.clients import CREDENTIALS_FILE  # (imports the database layer)
+
     server_file = data_dir / SERVER_FILE
     if not server_file.exists():
         raise ClientError(
@@ -153,13 +153,15 @@ def wait_built(
     """Poll ``fetch`` (name and build status of each action) until none is pending or
     building, telling ``progress`` which still are and for how long."""
     started = time.monotonic()
+    waited = False
     while True:
         waiting = [name for name, status in fetch() if status in WAITING]
         elapsed = time.monotonic() - started
         if not waiting:
-            if elapsed > 0.5:
+            if waited:
                 progress([], elapsed)
             return
+        waited = True
         if elapsed > timeout:
             raise ClientError(f"Still building after {timeout:.0f} s: {', '.join(waiting)}")
         progress(waiting, elapsed)

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import certifi
-import httpx
 import uvicorn
 
 from actionsd.devloop import client, merge
