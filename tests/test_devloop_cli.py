@@ -275,6 +275,28 @@ def test_logs_prints_the_last_executions(served: CliServer, api: httpx.Client) -
     assert done.stdout.index(fired[0]["execution_id"]) < done.stdout.index(fired[1]["execution_id"])
 
 
+def test_url_with_client_credentials_and_a_ca(served: CliServer, api: httpx.Client) -> None:
+    flow(api, ("deny", "api.access.deny('blocked');"))
+    creds = served.credentials()
+    remote = ["--url", f"https://{served.domain}", "--ca-cert", str(served.ca_file)]
+    done = actionsd(
+        "fire",
+        PL,
+        *remote,
+        "--client-id",
+        creds["client_id"],
+        "--client-secret",
+        creds["client_secret"],
+        "--json",
+    )
+    assert done.returncode == 3, done.stderr
+    assert json.loads(done.stdout)["outcome"]["denied"] == {"reason": "blocked"}
+    wrong = actionsd("fire", PL, *remote, "--client-id", creds["client_id"], "--client-secret", "x")
+    assert wrong.returncode == 2 and "refused the client credentials" in wrong.stderr
+    untrusted = actionsd("fire", PL, "--url", f"https://{served.domain}", "--token", "t")
+    assert untrusted.returncode == 2 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
+
+
 def test_commands_without_a_server_say_so(tmp_path: Path) -> None:
     for command in (["fire", PL], ["test", "x"], ["logs"]):
         done = actionsd(*command, "--data-dir", str(tmp_path))

@@ -321,3 +321,85 @@ def test_stream_resumes_after_last_event_id_and_checks_scope(two_process_server:
             if len(resumed) == 2:
                 break
         assert resumed == made[1:]
+
+
+def execute(server: CliServer, token: str) -> str:
+    answer = httpx.post(
+        f"https://{server.domain}/actionsd/v1/triggers/post-login/execute",
+        json={"event": {}},
+        headers={"Authorization": f"Bearer {token}"},
+        verify=ssl.create_default_context(cafile=str(server.ca_file)),
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["execution_id"])
+
+
+def test_logs_follow_outlives_a_server_restart(tmp_path: Path) -> None:
+    """``logs --follow`` connects again when the server comes back and resumes after the
+    last event it saw: what was stored meanwhile is not lost."""
+    server = CliServer(tmp_path / "data").start()
+    follower = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "actionsd.cli",
+            "logs",
+            "--follow",
+            "--json",
+            "--last",
+            "0",
+            "--data-dir",
+            str(server.data_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stdout is not None and follower.stderr is not None
+        assert "following" in follower.stderr.readline()
+        runner = server.token(scopes="execute:actions")
+        before = execute(server, runner)
+        assert json.loads(follower.stdout.readline())["id"] == before
+        server.stop()
+        assert "went away" in follower.stderr.readline()
+        server.start()
+        after = [execute(server, runner) for _ in range(2)]
+        got = [json.loads(follower.stdout.readline())["id"] for _ in range(2)]
+        assert sorted(got) == sorted(after)
+    finally:
+        follower.terminate()
+        follower.wait(10)
+        server.stop()
+
+
+def test_a_stalled_reader_holds_up_neither_flows_nor_other_readers(tmp_path: Path) -> None:
+    """One client opens the stream and reads nothing while 150 executions of 60 kB of
+    console output each go by: 9 MB, more than the loopback socket buffers and the
+    server's transport hold, so its stream is stopped by back-pressure. Every flow still
+    answers, and a reading client gets every execution."""
+    server = CliServer(tmp_path / "data").start()
+    try:
+        verify = ssl.create_default_context(cafile=str(server.ca_file))
+        token = server.token(scopes="read:actions create:actions update:actions execute:actions")
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(
+            base_url=f"https://{server.domain}/api/v2", headers=headers, verify=verify, timeout=30
+        ) as api:
+            bind(api, "post-login", handler("post-login", "console.log('x'.repeat(60000));"))
+        stalled = httpx.Client(
+            base_url=f"https://{server.domain}", headers=headers, verify=verify, timeout=30
+        )
+        stalled_response = stalled.send(
+            stalled.build_request("GET", "/actionsd/v1/executions/stream"), stream=True
+        )
+        reader = Listener(server, token)
+        fired = [execute(server, token) for _ in range(150)]
+        wait_for(lambda: len(reader.ids()) >= 150, f"the reader got {len(reader.ids())}", 60)
+        assert sorted(reader.ids()) == sorted(fired)
+        reader.close()
+        stalled_response.close()
+        stalled.close()
+    finally:
+        server.stop()

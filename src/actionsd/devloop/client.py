@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,3 +192,42 @@ def draft_build(api: httpx.Client, action_id: str) -> Callable[[], list[tuple[st
         return [(str(action["name"]), str(action["status"]))]
 
     return fetch
+
+
+STREAM = "/actionsd/v1/executions/stream"
+
+
+def stream(
+    api: httpx.Client, params: dict[str, Any], *, follow: bool, retry_seconds: float = 1.0
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The stream's events: ``("execution", body)``, ``("live", {})`` once caught up (the
+    end, unless ``follow``), and, when ``follow`` and the connection drops,
+    ``("lost", {})`` before it connects again, resuming after the last event seen."""
+    from httpx_sse import connect_sse
+
+    last_id: str | None = None
+    while True:
+        headers = {"Last-Event-ID": last_id} if last_id else {}
+        try:
+            with connect_sse(api, "GET", STREAM, params=params, headers=headers) as source:
+                if source.response.status_code != 200:
+                    source.response.read()
+                    raise ClientError(
+                        f"the stream answered {source.response.status_code}: "
+                        f"{source.response.text}"
+                    )
+                for message in source.iter_sse():
+                    last_id = message.id or last_id
+                    if message.event == "live":
+                        yield "live", {}
+                        if not follow:
+                            return
+                    elif message.event == "execution":
+                        yield "execution", message.json()
+        except httpx.TransportError as exc:
+            if not follow or last_id is None:
+                raise ClientError(f"Cannot reach the server at {api.base_url}: {exc}") from None
+        if not follow:
+            raise ClientError("The stream ended before it caught up.")
+        yield "lost", {}
+        time.sleep(retry_seconds)

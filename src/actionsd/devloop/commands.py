@@ -232,30 +232,21 @@ def logs(
     ca_cert: CaCert = None,
 ) -> None:
     """Show executions as they happen (Auth0's Real-time Logs)."""
-    from httpx_sse import connect_sse
-
     params: dict[str, Any] = {"history": last}
     if trigger is not None:
         params["trigger_id"] = _trigger(trigger)
     try:
         target = _target(data_dir, url, client_id, client_secret, token, ca_cert)
-        with (
-            client.connect(target, timeout=None) as api,
-            connect_sse(api, "GET", "/actionsd/v1/executions/stream", params=params) as source,
-        ):
-            if source.response.status_code != 200:
-                source.response.read()
-                raise client.ClientError(
-                    f"the stream answered {source.response.status_code}: {source.response.text}"
-                )
-            for message in source.iter_sse():
-                if message.event == "live":
-                    if not follow:
-                        return
+        with client.connect(target, timeout=None) as api:
+            lost = False
+            for kind, execution in client.stream(api, params, follow=follow):
+                if kind == "live" and follow:
                     typer.echo("following executions (Ctrl-C stops)", err=True)
-                if message.event != "execution":
+                elif kind == "lost" and not lost:
+                    typer.echo("the server went away; connecting again", err=True)
+                lost = kind == "lost"
+                if kind != "execution":
                     continue
-                execution = message.json()
                 if as_json:
                     typer.echo(json.dumps(execution, ensure_ascii=False))
                     continue

@@ -92,7 +92,8 @@ async def stream_executions(
     if not resume:
         for row in await anyio.to_thread.run_sync(feed.history, history):
             yield _event(row)  # type: ignore[misc]
-    yield ServerSentEvent(event="live", data={"seq": feed.cursor})  # type: ignore[misc]
+    live = ServerSentEvent(event="live", id=str(feed.cursor), data={"seq": feed.cursor})
+    yield live  # type: ignore[misc]
     while True:
         rows, more = await anyio.to_thread.run_sync(feed.poll)
         for row in rows:
