@@ -71,16 +71,22 @@ def execution(api: httpx.Client, execution_id: str) -> dict[str, Any]:
         time.sleep(0.02)
 
 
+HANDLERS = {
+    "post-login": "onExecutePostLogin",
+    "credentials-exchange": "onExecuteCredentialsExchange",
+    "pre-user-registration": "onExecutePreUserRegistration",
+    "post-user-registration": "onExecutePostUserRegistration",
+    "post-change-password": "onExecutePostChangePassword",
+    "send-phone-message": "onExecuteSendPhoneMessage",
+    "password-reset-post-challenge": "onExecutePostChallenge",
+    "custom-email-provider": "onExecuteCustomEmailProvider",
+    "custom-phone-provider": "onExecuteCustomPhoneProvider",
+    "custom-token-exchange": "onExecuteCustomTokenExchange",
+    "event-stream": "onExecuteEventStream",
+    "password-hash-migration": "onExecutePasswordHashMigration",
+    "mcp-tool": "onExecuteMcpTool",
+}
+
+
 def handler(trigger: str, body: str) -> str:
-    name = {
-        "post-login": "onExecutePostLogin",
-        "credentials-exchange": "onExecuteCredentialsExchange",
-        "pre-user-registration": "onExecutePreUserRegistration",
-        "post-user-registration": "onExecutePostUserRegistration",
-        "post-change-password": "onExecutePostChangePassword",
-        "send-phone-message": "onExecuteSendPhoneMessage",
-        "password-reset-post-challenge": "onExecutePostChallenge",
-        "custom-email-provider": "onExecuteCustomEmailProvider",
-        "custom-phone-provider": "onExecuteCustomPhoneProvider",
-    }[trigger]
-    return f"exports.{name} = async (event, api) => {{ {body} }};"
+    return f"exports.{HANDLERS[trigger]} = async (event, api) => {{ {body} }};"

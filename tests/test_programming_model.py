@@ -19,23 +19,9 @@ import pytest
 
 from actionsd.triggers.events import sample
 from tests.helpers import create_action, wait_status
+from tests.runtime_helpers import HANDLERS as HANDLER
 from tests.runtime_helpers import VERSIONS, bind, fire, root
 
-HANDLER = {
-    "post-login": "onExecutePostLogin",
-    "credentials-exchange": "onExecuteCredentialsExchange",
-    "pre-user-registration": "onExecutePreUserRegistration",
-    "post-user-registration": "onExecutePostUserRegistration",
-    "post-change-password": "onExecutePostChangePassword",
-    "send-phone-message": "onExecuteSendPhoneMessage",
-    "password-reset-post-challenge": "onExecutePostChallenge",
-    "custom-email-provider": "onExecuteCustomEmailProvider",
-    "custom-phone-provider": "onExecuteCustomPhoneProvider",
-    "custom-token-exchange": "onExecuteCustomTokenExchange",
-    "event-stream": "onExecuteEventStream",
-    "password-hash-migration": "onExecutePasswordHashMigration",
-    "mcp-tool": "onExecuteMcpTool",
-}
 ENTITY_BOUND = ("custom-token-exchange", "event-stream", "password-hash-migration", "mcp-tool")
 ALL_VERSIONS = {**VERSIONS, **dict.fromkeys(ENTITY_BOUND, "v1")}
 
@@ -849,7 +835,7 @@ def test_post_login_methods_that_stop_the_flow(
         assert "denied" not in result["outcome"] and len(result["results"]) == 2
         return
     assert len(result["results"]) == 1, "no action runs after the flow is stopped"
-    expected: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    table: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
         "api.access.deny('no entry')": ({"reason": "no entry"}, {}),
         "api.validation.error('too_young', 'Must be 18')": (
             {"code": "too_young", "reason": "Must be 18", "validation": True},
@@ -863,8 +849,9 @@ def test_post_login_methods_that_stop_the_flow(
             {"reason": "stolen"},
             {"refresh_token": {"revoke": {"reason": "stolen"}}},
         ),
-    }[js]
-    assert result["outcome"] == {"denied": expected[0], **expected[1]}
+    }
+    denied, rest = table[js]
+    assert result["outcome"] == {"denied": denied, **rest}
 
 
 def test_post_login_guards_that_depend_on_the_event(api: httpx.Client) -> None:

@@ -249,6 +249,21 @@ function metadataProblem(metadata) {
   return null;
 }
 
+// The metadata after setting key to value (null deletes), or null when nothing changes.
+function withMetadataKey(current, key, value) {
+  const metadata = { ...current };
+  if (value === null) {
+    if (!(key in metadata)) return null;
+    delete metadata[key];
+    return metadata;
+  }
+  if (typeof value !== 'string') throw new Error('Invalid metadata: Metadata value must be a string');
+  metadata[key] = value;
+  const problem = metadataProblem(metadata);
+  if (problem) throw new Error(`Invalid metadata: ${problem}`);
+  return metadata;
+}
+
 function validScope(scope) {
   if (typeof scope !== 'string') throw new TypeError('The value for the scope must be a string.');
   const trimmed = scope.trim();
@@ -628,17 +643,8 @@ function makeApi(trigger, state, action, spec, liveEvent) {
           const current = session();
           if (!current) throw new Error('Cannot set metadata on a session that does not exist.');
           if (typeof key !== 'string') throw new Error('Invalid metadata: Metadata key must be a string');
-          const metadata = isObject(current.metadata) ? { ...current.metadata } : {};
-          if (value === null) {
-            if (!(key in metadata)) return;
-            delete metadata[key];
-          } else {
-            if (typeof value !== 'string') throw new Error('Invalid metadata: Metadata value must be a string');
-            metadata[key] = value;
-            const problem = metadataProblem(metadata);
-            if (problem) throw new Error(`Invalid metadata: ${problem}`);
-          }
-          storeMetadata(metadata);
+          const metadata = withMetadataKey(isObject(current.metadata) ? current.metadata : {}, key, value);
+          if (metadata) storeMetadata(metadata);
         } catch (e) {
           throw new Error(`Failed to set session metadata: ${e instanceof Error ? e.message : String(e)}`);
         }
@@ -678,17 +684,8 @@ function makeApi(trigger, state, action, spec, liveEvent) {
         try {
           onlineGuard('setMetadata');
           if (typeof key !== 'string') throw new Error('Invalid metadata: Metadata key must be a string');
-          const metadata = currentMetadata();
-          if (value === null) {
-            if (!(key in metadata)) return;
-            delete metadata[key];
-          } else {
-            if (typeof value !== 'string') throw new Error('Invalid metadata: Metadata value must be a string');
-            metadata[key] = value;
-            const problem = metadataProblem(metadata);
-            if (problem) throw new Error(`Invalid metadata: ${problem}`);
-          }
-          storeMetadata(metadata);
+          const metadata = withMetadataKey(currentMetadata(), key, value);
+          if (metadata) storeMetadata(metadata);
         } catch (e) {
           throw new Error(`Failed to set refresh token metadata: ${e instanceof Error ? e.message : String(e)}`);
         }
