@@ -67,3 +67,25 @@ bench-http: $(VENV)/.installed benchmarks/node/node_modules/.installed
 
 clean:
 	rm -rf $(VENV) tests/sdk/node/node_modules ui/node_modules src/actionsd/dashboard/static
+
+# The example OpenID Connect provider (examples/oidc-provider) beside `actionsd serve`:
+# sign in at http://localhost:3000/app as jane@example.com / actionsd-demo.
+examples/oidc-provider/node_modules/.installed: examples/oidc-provider/package.json examples/oidc-provider/package-lock.json $(VENV)/.installed
+	cd examples/oidc-provider && $(NPM) ci --no-audit --no-fund
+	touch $@
+
+demo: $(VENV)/.installed $(UI_BUILT) examples/oidc-provider/node_modules/.installed
+	bash examples/oidc-provider/demo.sh
+
+# Its browser test runs in `make test`.
+test: examples/oidc-provider/node_modules/.installed
+
+.PHONY: demo
+
+# The Python recipe (examples/python-idp) is held to the same lint as the package.
+lint: lint-examples
+lint-examples: $(VENV)/.installed
+	$(VENV)/bin/ruff check examples
+	$(VENV)/bin/mypy --strict examples/python-idp/idp.py
+
+.PHONY: lint-examples

@@ -1,7 +1,10 @@
 """Runtime benchmark: a post-login flow of three trivial actions, through the Python API
 and over HTTP, against a bare JSON round trip to a warm worker measured in the same run.
 
-    .venv/bin/python benchmarks/runtime.py [--engines deno node] [--flows 3000]
+    .venv/bin/python benchmarks/runtime.py [--flows 3000] [--before /path/to/old/checkout]
+
+``--before`` runs that checkout's own benchmark first, in the same run, so that a change
+is compared with what it replaces under the same load (e.g. ``git archive main``).
 
 Figures are printed as ratios to the bare round trip of the same engine (this machine
 is noisy; compare ratios, not absolute numbers). Nothing here is asserted.
@@ -10,7 +13,9 @@ is noisy; compare ratios, not absolute numbers). Nothing here is asserted.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -82,16 +87,14 @@ def bind_three(base: str, token: str) -> None:
 
 def bench_engine(engine: str, flows: int, workers: int) -> dict[str, float]:
     data_dir = Path(tempfile.mkdtemp(prefix=f"bench-{engine}-"))
-    proc, base, token = serve(data_dir, "", 1, runtime_engine=engine, runtime_workers=str(workers))
+    proc, base, token = serve(data_dir, "", 1, runtime_workers=str(workers))
     results: dict[str, float] = {}
     try:
         bind_three(base, token)
-        settings = Settings(
-            data_dir=data_dir, runtime_engine=engine, runtime_workers=workers, tls=False
-        )
+        settings = Settings(data_dir=data_dir, runtime_workers=workers, tls=False)
 
         # Baseline: a bare JSON round trip to a warm worker.
-        sandbox = Sandbox(engine, (), True, 128, data_dir / "deno")
+        sandbox = Sandbox((), "internet", 128, 1024, 32, data_dir / "deno")
         worker = Worker(sandbox)
         timed(lambda: worker.call({"type": "ping"}, 5), 500)
         bare = timed(lambda: worker.call({"type": "ping"}, 5), flows)
@@ -140,10 +143,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--engines", nargs="+", default=["deno", "node"])
+    parser.add_argument("--engines", nargs="+", default=["deno"])
     parser.add_argument("--flows", type=int, default=3000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--before", type=Path, help="an older checkout to measure first")
     args = parser.parse_args()
+    if args.before:
+        print(f"== before: {args.before}")
+        old = args.before.resolve()
+        env = {**os.environ, "PYTHONPATH": f"{old / 'src'}:{old}"}
+        script = [str(old / "benchmarks" / "runtime.py"), "--engines", "deno"]
+        subprocess.run(
+            [sys.executable, *script, "--flows", str(args.flows)], env=env, check=True, cwd=old
+        )
+        print("== after: this checkout")
     for engine in args.engines:
         r = bench_engine(engine, args.flows, args.workers)
         bare = r["bare_p50"]

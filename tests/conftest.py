@@ -55,6 +55,8 @@ def make_settings(tmp: Path, backend: str, **overrides: object) -> Settings:
         "database_url": database_url,
         "tls": False,
         "build_poll_seconds": 0.05,
+        # A failed install fails at once; tests of retries ask for them.
+        "build_retries": 0,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -75,6 +77,11 @@ def server(
 @pytest.fixture
 def api(server: InProcessServer) -> Iterator[httpx.Client]:
     """A client with every scope, on a server whose actions and bindings are empty."""
+    yield from emptied(server)
+
+
+def emptied(server: InProcessServer) -> Iterator[httpx.Client]:
+    """Empty ``server`` of actions, bindings and modules; then a client with every scope."""
     with server.state.write() as conn:
         conn.execute(bindings.delete())
         conn.execute(action_versions.delete())

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import httpx
@@ -90,3 +94,24 @@ HANDLERS = {
 
 def handler(trigger: str, body: str) -> str:
     return f"exports.{HANDLERS[trigger]} = async (event, api) => {{ {body} }};"
+
+
+@contextmanager
+def pong_server() -> Iterator[int]:
+    """A local HTTP server (not actionsd) on 127.0.0.1 answering "pong"; its port."""
+
+    class Pong(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"pong")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = HTTPServer(("127.0.0.1", 0), Pong)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield int(httpd.server_address[1])
+    finally:
+        httpd.shutdown()

@@ -143,6 +143,15 @@ class CliServer:
             argv += ["--domain", domain]
         return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
 
+    def https_client(self, path: str = "") -> httpx.Client:
+        """A client of this server at ``path``, trusting its CA, with an admin token."""
+        return httpx.Client(
+            base_url=f"https://{self.domain}{path}",
+            verify=ssl.create_default_context(cafile=str(self.ca_file)),
+            headers={"authorization": f"Bearer {self.token()}"},
+            timeout=30,
+        )
+
     def credentials(self) -> dict[str, str]:
         creds: dict[str, str] = json.loads((self.data_dir / "admin-client.json").read_text())
         return creds

@@ -55,18 +55,6 @@ def test_create_returns_pending_draft_that_builds(api: httpx.Client) -> None:
     assert "s3cr3t" not in api.get(f"/actions/actions/{created['id']}").text
 
 
-def test_syntax_error_fails_the_build_and_blocks_deploy(api: httpx.Client) -> None:
-    action = create_action(api, code="exports.onExecutePostLogin = async (event, api) => {")
-    assert wait_status(api, action["id"])["status"] == "failed"
-    response = api.post(f"/actions/actions/{action['id']}/deploy")
-    assert response.status_code == 400
-    assert error(response) == {
-        "statusCode": 400,
-        "error": "Bad Request",
-        "message": "A draft must be in the 'built' state before it can be deployed.",
-    }
-
-
 def test_deploy_creates_numbered_versions_and_current_version(api: httpx.Client) -> None:
     action = create_action(api)
     first = deploy(api, action["id"])

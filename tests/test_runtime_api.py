@@ -9,7 +9,8 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from actionsd.builds.builder import BuildError, BuildInput, SyntaxCheckBuilder
+from actionsd.builds.builder import BuildError, BuildInput
+from actionsd.builds.npm import NpmBuilder
 from actionsd.builds.worker import STALE_CLAIM_NS, BuildWorker
 from actionsd.db.schema import actions, executions
 from actionsd.runtime.executions import ExecutionStore
@@ -44,10 +45,10 @@ def test_python_api_fires_and_resumes(server: InProcessServer, api: httpx.Client
 
 
 class CountingBuilder:
-    """The real syntax-check builder, counting what it builds (instrumentation only)."""
+    """The real npm builder, counting what it builds (instrumentation only)."""
 
-    def __init__(self) -> None:
-        self.inner = SyntaxCheckBuilder()
+    def __init__(self, data_dir: Path) -> None:
+        self.inner = NpmBuilder(data_dir)
         self.built: Counter[str] = Counter()
         self.lock = threading.Lock()
 
@@ -78,7 +79,7 @@ def test_interrupted_build_is_retried_and_none_runs_twice(tmp_path: Path) -> Non
                 .values(status="building", build_claimed_at=now_ns() - STALE_CLAIM_NS * 2)
             )
         # ...and two workers (as in two server processes) racing over everything pending.
-        counting = CountingBuilder()
+        counting = CountingBuilder(tmp_path)
         workers = [BuildWorker(engine, counting) for _ in range(2)]
         threads = [threading.Thread(target=w.run_pending) for w in workers]
         for t in threads:

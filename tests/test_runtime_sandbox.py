@@ -3,10 +3,8 @@ and the next execution go on. Also: real npm dependencies, and turning the netwo
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import httpx
@@ -14,7 +12,7 @@ import pytest
 
 from tests.conftest import make_settings
 from tests.helpers import create_action, wait_status
-from tests.runtime_helpers import bind, fire, handler
+from tests.runtime_helpers import bind, fire, handler, pong_server
 from tests.servers import InProcessServer
 
 PL = "post-login"
@@ -160,22 +158,8 @@ def test_unknown_npm_package_fails_the_build(sapi: httpx.Client) -> None:
 
 @pytest.fixture
 def pong_url() -> Iterator[str]:
-    """A local HTTP server answering "pong"."""
-
-    class Pong(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"pong")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = HTTPServer(("127.0.0.1", 0), Pong)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
+    with pong_server() as port:
+        yield f"http://127.0.0.1:{port}/"
 
 
 FETCH = "const r = await fetch(event.url); api.idToken.setCustomClaim('https://x/body', await r.text());"

@@ -73,8 +73,10 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
         if created is not None:
             log.warning("created the admin client; its credentials are in %s", created)
         builds_dir = settings.data_dir / "builds"
-        worker = BuildWorker(
-            state.engine, builder or NpmBuilder(builds_dir), settings.build_poll_seconds
+        worker = BuildWorker.from_settings(
+            state.engine,
+            builder or NpmBuilder(settings.data_dir, settings.build_timeout_seconds),
+            settings,
         )
         state.wake_builder = worker.wake
         if settings.runtime:

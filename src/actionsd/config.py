@@ -50,16 +50,52 @@ class Settings(BaseSettings):
     # Background build worker (tests that step builds by hand turn it off).
     build_worker: bool = True
     build_poll_seconds: float = 0.5
+    # Builds that run at once: one whose dependency hangs holds only its own slot.
+    build_concurrency: int = Field(default=4, ge=1)
+    # The time one build may take, npm installs and lock waits included (docs/runtime.md).
+    build_timeout_seconds: float = Field(default=120.0, gt=0)
+    # A failed install is tried again this many times, after the backoff, doubled each
+    # time (Auth0: building → retrying → building → … → failed).
+    build_retries: int = Field(default=2, ge=0)
+    build_retry_backoff_seconds: float = Field(default=5.0, ge=0)
 
-    # The action runtime: warm worker processes of this engine run the flows.
+    # The action runtime: warm Deno worker processes run the flows, each action version
+    # in a realm of its own (docs/runtime.md).
     runtime: bool = True
     runtime_engine: str = "deno"
     runtime_workers: int = 2
-    runtime_network: bool = True
+    # internet (Auth0's default: anywhere but this server's own ports), public (no
+    # loopback, private or link-local address), off. true/false mean internet/off.
+    runtime_network: str = "internet"
     runtime_memory_mb: int = 128
+    # The whole worker process (ArrayBuffers included); above it the execution fails
+    # and the process is replaced.
+    runtime_rss_mb: int = 1024
+    # Action versions kept warm per worker process (one realm each).
+    runtime_realms: int = 32
+    # Executions that may wait for a busy worker; more are answered 503.
+    runtime_queue_limit: int = 64
     # Auth0: 20 s per trigger execution.
     execution_timeout_seconds: float = 20.0
     execution_retention_days: int = 10
+
+    @field_validator("runtime_network", mode="before")
+    @classmethod
+    def _network_mode(cls, value: object) -> str:
+        aliases = {"true": "internet", "1": "internet", "false": "off", "0": "off"}
+        mode = str(value).lower()
+        mode = aliases.get(mode, mode)
+        if mode not in ("internet", "public", "off"):
+            raise ValueError("runtime_network must be internet, public or off")
+        return mode
+
+    @field_validator("runtime_engine")
+    @classmethod
+    def _deno_only(cls, value: str) -> str:
+        if value != "deno":
+            # Node's worker_threads cannot hold per-realm permissions (docs/runtime.md).
+            raise ValueError("the only runtime engine is deno")
+        return value
 
     @field_validator("database_url")
     @classmethod

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
+from actionsd.builds import registry
 from actionsd.triggers.catalog import TRIGGER_IDS
 
 TriggerId = Literal[TRIGGER_IDS]  # type: ignore[valid-type]
@@ -43,9 +45,31 @@ class TriggerIn(StrictModel):
     binding_policy: Literal["trigger-bound", "entity-bound"] | None = None
 
 
+def _registry_name(name: str) -> str:
+    problem = registry.name_problem(name)
+    if problem:
+        raise PydanticCustomError("npm_package_name", "{problem}", {"problem": problem})
+    return name
+
+
+def _registry_version(version: str) -> str:
+    problem = registry.version_problem(version)
+    if problem:
+        raise PydanticCustomError("npm_package_version", "{problem}", {"problem": problem})
+    return version
+
+
+# Registry packages only (builds/registry.py says why); shared with Actions Modules.
+PackageName = Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_registry_name)]
+PackageVersion = Annotated[
+    str, Field(min_length=1, max_length=50), AfterValidator(_registry_version)
+]
+
+
 class DependencyIn(StrictModel):
-    name: Annotated[str, Field(min_length=1, max_length=255)]
-    version: Annotated[str, Field(min_length=1, max_length=50)]
+    name: PackageName
+    version: PackageVersion
+    # Accepted as Auth0 does, never used: every build installs from npm's registry.
     registry_url: str | None = None
 
 

@@ -1,20 +1,16 @@
-"""Builders turn a draft's content into something runnable, or into build errors.
+"""What a build gets and gives back, and the :class:`Builder` protocol the build worker
+drives (the npm builder in ``npm.py`` is the real one).
 
-The build worker only knows the :class:`Builder` protocol, so the real npm builder of
-the runtime work replaces :class:`SyntaxCheckBuilder` without touching the API layer.
+A build never looks at the code: Auth0 builds code that does not parse and lets it fail
+when it runs. Only the dependencies can fail a build.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-
-CHECK_SCRIPT = Path(__file__).with_name("check.js")
 
 
 @dataclass(frozen=True)
@@ -31,9 +27,15 @@ class BuildError:
     id: str
     msg: str
     url: str = ""
+    # A failure that another attempt may not repeat (the registry, the network); a
+    # refused dependency fails for good at once.
+    retryable: bool = False
 
     def as_json(self) -> dict[str, str]:
-        return {"id": self.id, "msg": self.msg, "url": self.url}
+        body = {"id": self.id, "msg": self.msg}
+        if self.url:
+            body["url"] = self.url
+        return body
 
 
 class Builder(Protocol):
@@ -59,49 +61,3 @@ def node_executable() -> str:
     except ImportError:
         pass
     return "node"
-
-
-class SyntaxCheckBuilder:
-    """Checks that the code compiles as a CommonJS module in a long-lived Node process
-    (one spawn for the server's life, not one per build). Dependencies are not installed
-    yet: that is the npm builder's job."""
-
-    def __init__(self, node: str | None = None) -> None:
-        self._node = node or node_executable()
-        self._proc: subprocess.Popen[str] | None = None
-        self._lock = threading.Lock()
-        self._seq = 0
-
-    def _process(self) -> subprocess.Popen[str]:
-        if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen(
-                [self._node, "--max-old-space-size=128", str(CHECK_SCRIPT)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-                env={"PATH": os.environ.get("PATH", "")},
-            )
-        return self._proc
-
-    def build(self, item: BuildInput) -> list[BuildError]:
-        with self._lock:
-            self._seq += 1
-            try:
-                proc = self._process()
-                assert proc.stdin is not None and proc.stdout is not None
-                proc.stdin.write(json.dumps({"id": self._seq, "code": item.code}) + "\n")
-                proc.stdin.flush()
-                reply = json.loads(proc.stdout.readline())
-            except (OSError, ValueError) as exc:
-                self.close()
-                return [BuildError("build_unavailable", f"The code checker failed: {exc}")]
-        if reply.get("ok"):
-            return []
-        return [BuildError("syntax_error", f"{reply.get('name')}: {reply.get('message')}")]
-
-    def close(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.kill()
-            proc.wait()

@@ -25,11 +25,13 @@ actions = sa.Table(
     # [{name, value, updated_at}] -- values are write-only through the API.
     sa.Column("secrets", sa.JSON, nullable=False),
     sa.Column("modules", sa.JSON, nullable=False),
-    # Build status of the draft: pending, building, built, failed.
+    # Build status of the draft: pending, building, retrying, built, failed.
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("build_errors", sa.JSON, nullable=False),
     sa.Column("built_at", sa.BigInteger, nullable=True),
+    # While building: when the claim was taken; while retrying: when to try again.
     sa.Column("build_claimed_at", sa.BigInteger, nullable=True),
+    sa.Column("build_attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("all_changes_deployed", sa.Boolean, nullable=False),
     sa.Column("deployed_version_id", sa.String(36), nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False, index=True),
@@ -57,7 +59,9 @@ action_versions = sa.Table(
     sa.Column("status", sa.String(16), nullable=False, index=True),
     sa.Column("build_errors", sa.JSON, nullable=False),
     sa.Column("built_at", sa.BigInteger, nullable=True),
+    # While building: when the claim was taken; while retrying: when to try again.
     sa.Column("build_claimed_at", sa.BigInteger, nullable=True),
+    sa.Column("build_attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
     sa.UniqueConstraint("action_id", "number", name="uq_action_versions_number"),
@@ -132,7 +136,7 @@ executions = sa.Table(
     sa.Column("state", sa.JSON, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False, index=True),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
-    # Assigned by the database on insert, in write order (migration 0008).
+    # Assigned by the database on insert, in write order (migration 0009).
     sa.Column("seq", sa.BigInteger, server_default=sa.FetchedValue()),
     sa.Index("ix_executions_trigger_created", "trigger_id", "created_at"),
     sa.Index("ix_executions_seq", "seq"),

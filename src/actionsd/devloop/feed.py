@@ -4,7 +4,7 @@ The stream reads the database, not the memory of the process that serves it: eve
 server process (``--workers N``, several hosts) writes its executions there, so each
 stream carries them all, and no execution ever waits for a stream's reader.
 
-Rows are followed by ``seq`` (migration 0008). On PostgreSQL numbers are taken when a
+Rows are followed by ``seq`` (migration 0009). On PostgreSQL numbers are taken when a
 row is inserted but become visible at commit, so a smaller number can appear after a
 larger one, and a rolled-back or deleted row leaves a hole for good. A feed hands each
 row on as soon as it sees it, remembers what it handed on above its cursor, and moves

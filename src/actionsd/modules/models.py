@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
-from actionsd.actions.models import StrictModel
+from actionsd.actions.models import PackageName, PackageVersion, StrictModel
 
 NoNul = Field(pattern=r"^[^\x00]*$")
 
@@ -17,8 +17,8 @@ class ModuleSecretIn(StrictModel):
 
 
 class ModuleDependencyIn(StrictModel):
-    name: Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00]*$")]
-    version: Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[^\x00]*$")]
+    name: PackageName
+    version: PackageVersion
 
 
 class CreateModuleIn(StrictModel):

@@ -1,4 +1,4 @@
-"""A pool of long-lived action workers (Deno or Node.js processes).
+"""A pool of long-lived action workers (Deno processes).
 
 Each worker runs one flow at a time; a flow that outlives its deadline, a worker that
 runs out of memory or dies any other way is killed and replaced, and only that flow
@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from actionsd.builds.builder import node_executable
+from actionsd.runtime.network import deny_list
 
 log = logging.getLogger("actionsd.runtime")
 WORKER_SCRIPT = Path(__file__).with_name("worker.cjs")
 RUNTIME_DIR = Path(__file__).parent
+BOOT_GRACE = 15.0  # seconds: realm start-up (worker.cjs allows 10) and the reply
 
 
 class WorkerFailure(Exception):
@@ -52,37 +53,35 @@ def deno_executable() -> str:
 
 @dataclass(frozen=True)
 class Sandbox:
-    engine: str  # "deno" or "node"
-    readable: tuple[Path, ...]  # dependency caches the actions may read
-    network: bool
-    memory_mb: int
+    readable: tuple[Path, ...]  # the folder under which each version's dependencies live
+    network: str  # internet | public | off (runtime/network.py)
+    memory_mb: int  # V8 heap of each realm
+    rss_mb: int  # the whole worker process, ArrayBuffers included
+    max_realms: int  # action versions kept warm per worker process
     deno_dir: Path
+    server_ports: tuple[int, ...] = ()
 
     def argv(self) -> list[str]:
         reads = [str(RUNTIME_DIR), *(str(p) for p in self.readable)]
-        if self.engine == "deno":
-            argv = [
-                deno_executable(),
-                "run",
-                "--no-prompt",
-                "--no-config",
-                "--no-lock",
-                f"--allow-read={','.join(reads)}",
-                f"--v8-flags=--max-old-space-size={self.memory_mb}",
-            ]
-            if self.network:
-                argv.append("--allow-net")
-            return [*argv, str(WORKER_SCRIPT)]
-        if not self.network:
-            raise ValueError("the node engine cannot deny network access; use the deno engine")
-        return [
-            node_executable(),
-            "--permission",
-            *(f"--allow-fs-read={r}" for r in reads),
-            f"--max-old-space-size={self.memory_mb}",
-            "--disable-warning=ExperimentalWarning",
-            str(WORKER_SCRIPT),
+        argv = [
+            deno_executable(),
+            "run",
+            "--no-prompt",
+            "--no-config",
+            "--no-lock",
+            "--unstable-worker-options",
+            f"--allow-read={','.join(reads)}",
+            f"--v8-flags=--max-old-space-size={self.memory_mb}",
         ]
+        if self.network != "off":
+            argv.append("--allow-net")
+            argv.append(f"--deny-net={','.join(deny_list(self.network, list(self.server_ports)))}")
+        config = {
+            "network": self.network != "off",
+            "rss_mb": self.rss_mb,
+            "max_realms": self.max_realms,
+        }
+        return [*argv, str(WORKER_SCRIPT), json.dumps(config)]
 
     def env(self) -> dict[str, str]:
         # Nothing of the server's environment reaches action code.
@@ -115,18 +114,25 @@ class Worker:
     def _read(self, deadline: float) -> dict[str, Any]:
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buffer:
+        chunks = [self._buffer]
+        newline = self._buffer.find(b"\n")
+        while newline < 0:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise WorkerFailure("timeout", "Script execution time exceeded")
             ready, _, _ = select.select([fd], [], [], remaining)
             if not ready:
                 continue
-            chunk = os.read(fd, 1 << 16)
+            chunk = os.read(fd, 1 << 20)
             if not chunk:
                 raise self._death()
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
+            chunks.append(chunk)
+            # Only the new chunk is searched: a reply of many MB is read in linear time.
+            at = chunk.find(b"\n")
+            if at >= 0:
+                newline = sum(len(c) for c in chunks[:-1]) + at
+        data = b"".join(chunks)
+        line, self._buffer = data[:newline], data[newline + 1 :]
         reply: dict[str, Any] = json.loads(line)
         return reply
 
@@ -134,7 +140,7 @@ class Worker:
         code = self.proc.wait(timeout=5)
         self.stderr.seek(0)
         tail = self.stderr.read()[-2000:].decode("utf-8", "replace")
-        if ("heap" in tail.lower() and "memory" in tail.lower()) or code in (-6, 134, 133):
+        if ("heap" in tail.lower() and "memory" in tail.lower()) or code in (-6, -9, 134, 133, 137):
             return WorkerFailure("memory", "The action exceeded its memory limit")
         return WorkerFailure("crash", f"The action worker stopped unexpectedly (exit {code})")
 
@@ -166,12 +172,24 @@ class Worker:
         self.stderr.close()
 
 
+class PoolBusy(Exception):
+    """Every worker is busy and the queue of waiting executions is full."""
+
+
 class WorkerPool:
-    def __init__(self, sandbox: Sandbox, size: int) -> None:
+    """``size`` workers; at most ``queue_limit`` executions wait for one, each at most
+    ``wait_seconds``; beyond that :class:`PoolBusy`."""
+
+    def __init__(
+        self, sandbox: Sandbox, size: int, queue_limit: int = 64, wait_seconds: float = 20.0
+    ) -> None:
         self.sandbox = sandbox
         self.size = size
+        self.queue_limit = queue_limit
+        self.wait_seconds = wait_seconds
         self._idle: queue.LifoQueue[Worker] = queue.LifoQueue()
         self._lock = threading.Lock()
+        self._waiting = 0
         self._all: list[Worker] = []
         self._closed = False
         for _ in range(size):
@@ -194,28 +212,55 @@ class WorkerPool:
             except Exception:  # the slot is refilled by the next successful spawn
                 log.exception("could not start a replacement worker")
 
+    def _take(self) -> Worker:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            if self._waiting >= self.queue_limit:
+                raise PoolBusy("every action worker is busy and the queue is full")
+            self._waiting += 1
+        try:
+            return self._idle.get(timeout=self.wait_seconds)
+        except queue.Empty:
+            raise PoolBusy("no action worker became free in time") from None
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
     def run(self, message: dict[str, Any], timeout: float, code: dict[str, str]) -> dict[str, Any]:
         """Send ``message`` to an idle worker. ``code`` maps version ids to source; only
-        the versions the chosen worker has not compiled yet travel with the message."""
-        worker = self._idle.get(timeout=max(timeout, 1))
+        the versions the chosen worker has not compiled yet travel with the message.
+        The worker enforces ``timeout`` itself (realm start-up excluded, at most
+        BOOT_GRACE); a worker silent for longer is killed."""
+        worker = self._take()
         try:
-            missing = [v for v in code if v not in worker.loaded]
-            if missing and "actions" in message:
-                actions = [
-                    {**a, "code": code[a["version_id"]]} if a["version_id"] in missing else a
-                    for a in message["actions"]
-                ]
-                message = {**message, "actions": actions}
-            reply = worker.call(message, timeout)
+            reply = worker.call(self._with_code(message, code, worker.loaded), timeout + BOOT_GRACE)
+            if not reply.get("ok") and reply.get("reload"):
+                reply = worker.call(self._with_code(message, code, set()), timeout + BOOT_GRACE)
             worker.loaded.update(code)
-        except WorkerFailure:
-            self._retire(worker)
-            raise
         except BaseException:
             self._retire(worker)
             raise
-        self._idle.put(worker)
+        if reply.get("recycle"):
+            self._retire(worker)  # its memory is above the limit: a fresh process
+        else:
+            self._idle.put(worker)
         return reply
+
+    @staticmethod
+    def _with_code(
+        message: dict[str, Any], code: dict[str, str], loaded: set[str]
+    ) -> dict[str, Any]:
+        missing = [v for v in code if v not in loaded]
+        if not missing or "actions" not in message:
+            return message
+        actions = [
+            {**a, "code": code[a["version_id"]]} if a["version_id"] in missing else a
+            for a in message["actions"]
+        ]
+        return {**message, "actions": actions}
 
     def alive_count(self) -> int:
         with self._lock:

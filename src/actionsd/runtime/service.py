@@ -30,7 +30,7 @@ from actionsd.db.engine import transaction
 from actionsd.db.fastread import FastReader
 from actionsd.db.schema import action_module_versions, action_versions, actions, bindings
 from actionsd.runtime.executions import ExecutionStore
-from actionsd.runtime.pool import Sandbox, WorkerFailure, WorkerPool
+from actionsd.runtime.pool import PoolBusy, Sandbox, WorkerFailure, WorkerPool
 from actionsd.triggers import catalog
 from actionsd.triggers.events import with_defaults
 from actionsd.util import now_ns
@@ -55,6 +55,7 @@ TESTABLE = (
     "password-hash-migration",
     "mcp-tool",
 )
+BUSY = "Too many executions are waiting for the action runtime; try again shortly."
 
 
 @dataclass
@@ -109,13 +110,20 @@ class Runtime:
         self.settings = settings
         self.builds_dir = builds_dir
         sandbox = Sandbox(
-            engine=settings.runtime_engine,
             readable=(builds_dir,),
             network=settings.runtime_network,
             memory_mb=settings.runtime_memory_mb,
+            rss_mb=settings.runtime_rss_mb,
+            max_realms=settings.runtime_realms,
             deno_dir=settings.data_dir / "deno",
+            server_ports=(settings.port,),
         )
-        self.pool = WorkerPool(sandbox, settings.runtime_workers)
+        self.pool = WorkerPool(
+            sandbox,
+            settings.runtime_workers,
+            queue_limit=settings.runtime_queue_limit,
+            wait_seconds=settings.execution_timeout_seconds,
+        )
         self.store = ExecutionStore(engine, settings.execution_retention_days)
         self._flows: dict[str, _Flow] = {}
         # The server hands its own reader; standalone use (Runtime.open) makes one.
@@ -310,18 +318,24 @@ class Runtime:
         }
         if resume is not None:
             message["resume"] = resume
+        culprit = (
+            actions[start] if len(actions) > start else {"action_name": "", "binding_id": None}
+        )
         try:
             reply = self.pool.run(message, timeout, code)
+        except PoolBusy:
+            self._finish_error(trigger_id, event, culprit, BUSY, execution_id, created_at)
+            raise errors.ServiceUnavailable(BUSY) from None
         except WorkerFailure as failure:
-            culprit = (
-                actions[start] if len(actions) > start else {"action_name": "", "binding_id": None}
-            )
             return self._finish_error(
                 trigger_id, event, culprit, failure.message, execution_id, created_at
             )
         if not reply.get("ok"):
             error = reply.get("error") or {}
-            raise RuntimeError(f"the action worker refused the flow: {error.get('message')}")
+            message_ = f"The action worker refused the flow: {error.get('message')}"
+            return self._finish_error(
+                trigger_id, event, culprit, message_, execution_id, created_at
+            )
         self._apply_cache(reply.get("cache_writes") or [])
         results = [*previous, *(self._result(r) for r in reply["results"])]
         failed = next((r for r in reply["results"] if r.get("error")), None)
@@ -487,6 +501,8 @@ class Runtime:
             if result.get("error"):
                 body["error"] = result["error"]
             action_ms = result.get("duration_ms", 0)
+        except PoolBusy:
+            raise errors.ServiceUnavailable(BUSY) from None
         except WorkerFailure as failure:
             body = {"error": {"name": "Error", "message": failure.message}}
             action_ms = (time.perf_counter() - started) * 1000

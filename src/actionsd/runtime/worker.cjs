@@ -1,214 +1,263 @@
-// actionsd action worker: a long-lived process that runs trigger flows.
+// actionsd action worker: a long-lived Deno process that runs trigger flows.
 //
-// It runs under Deno (default: no permissions but read access to the dependency cache
-// and, unless turned off, the network) or Node.js (--permission). One JSON request per
-// line on stdin, one JSON reply per line on stdout. The server sends one flow at a time
-// and kills the process if a flow outlives its deadline (a CPU loop cannot be stopped
-// from inside).
+// This file is the protocol realm: JSON framing with the server (one request per line on
+// stdin, one reply per line on stdout), the flow's state and its outcome. No action code
+// runs here. Each action version runs in a realm of its own (realm.js, a Web Worker with
+// read access to its dependency folders only); it sends back the commands it recorded,
+// and they are replayed here against this realm's own api over the real flow state, so
+// that every argument check and every fold happens where no action can reach.
 'use strict';
-const vm = require('node:vm');
+const fs = require('node:fs');
 const path = require('node:path');
 const readline = require('node:readline');
-const { createRequire } = require('node:module');
 const proc = require('node:process');
+const triggersSource = fs.readFileSync(path.join(__dirname, 'triggers.cjs'), 'utf8');
+const realmSource = fs.readFileSync(path.join(__dirname, 'realm.js'), 'utf8');
+const { makeApi, handlerName, continueName } = require('./triggers.cjs');
 
 const write = proc.stdout.write.bind(proc.stdout);
+const config = JSON.parse(proc.argv[2] || '{}');
+const MAX_REALMS = config.max_realms || 32;
+const RSS_LIMIT = (config.rss_mb || 1024) * 1024 * 1024;
+const NETWORK = config.network !== false;
 const LOG_LIMIT = 64 * 1024;
+// Per execution of one action (docs/runtime.md, "Limits").
+const MAX_COMMANDS = 2000;
+const OUTCOME_LIMIT = 1024 * 1024;
+const MEMORY_EXCEEDED = 'The action exceeded its memory limit';
+const NO_REPLAY = new Set(['redirect.encodeToken', 'redirect.validateToken']);
+const realmUrl = URL.createObjectURL(new Blob([realmSource], { type: 'application/javascript' }));
 
-// ---- containment: action code may not end or signal this process --------------------
-const refuse = (name) => () => { throw new Error(`${name}() is not allowed in actions`); };
-for (const name of ['exit', 'abort', 'kill', 'reallyExit', 'dlopen', 'chdir', 'setuid', 'setgid']) {
-  try { proc[name] = refuse(`process.${name}`); } catch (_) { /* read-only in some runtimes */ }
-}
-if (globalThis.Deno) {
-  try { Object.defineProperty(globalThis.Deno, 'exit', { value: refuse('Deno.exit') }); } catch (_) { /* ignore */ }
+const codes = new Map();   // version id -> source (kept so that an evicted realm can come back)
+const modules = new Map(); // module version id -> {version_id, code, secrets, deps_dir}
+const realms = new Map();  // version id -> Realm, in LRU order
+const MAX_CODES = 4000;
+const BOOT_LIMIT_MS = 10000;
+
+class Realm {
+  constructor(spec) {
+    const reads = [spec.deps_dir, ...spec.module_specs.map((m) => m.deps_dir)].filter(Boolean);
+    this.worker = new Worker(realmUrl, {
+      type: 'module',
+      deno: {
+        permissions: {
+          read: reads.length ? reads : false, net: NETWORK, env: false, run: false, ffi: false,
+          write: false, sys: false, import: false,
+        },
+      },
+    });
+    this.pending = null;
+    this.seq = 0;
+    // Starting a realm (20-70 ms, more under load) is boot time, not the action's.
+    this.ready = new Promise((resolve) => { this.booted = resolve; });
+    this.worker.onmessage = (e) => {
+      const data = e.data;
+      if (data && data.id === 'ready') { this.isReady = true; this.booted(); }
+      else if (this.pending && data && data.id === this.pending.id) this.pending.resolve(data);
+    };
+    this.worker.onerror = (e) => { e.preventDefault(); this.fail(new Error(String(e.message || 'the action realm failed'))); };
+    this.worker.postMessage({
+      type: 'init', triggers: triggersSource, code: codes.get(spec.version_id),
+      version_id: spec.version_id, deps_dir: spec.deps_dir, modules: spec.modules,
+      module_specs: spec.module_specs,
+    });
+  }
+
+  fail(err) { if (this.pending) this.pending.reject(err); this.booted(); }
+
+  // Resolves to how long the realm took to start, if it had not yet.
+  async boot() {
+    const t0 = Date.now();
+    let timer;
+    await Promise.race([this.ready, new Promise((resolve) => { timer = setTimeout(resolve, BOOT_LIMIT_MS); })]);
+    clearTimeout(timer);
+    return Date.now() - t0;
+  }
+
+  run(msg, ms) {
+    msg.id = `${++this.seq}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(Object.assign(new Error('Script execution time exceeded'), { kill: true })), ms);
+      const done = (fn) => (value) => { clearTimeout(timer); this.pending = null; running = null; fn(value); };
+      this.pending = { id: msg.id, resolve: done(resolve), reject: done(reject) };
+      running = this;
+      this.worker.postMessage(msg);
+    });
+  }
+
+  terminate() { this.worker.terminate(); }
 }
 
-let current = null; // the flow being run: {logs, failure}
-const failCurrent = (err) => { if (current && !current.failure) current.failure = err; };
-proc.on('unhandledRejection', failCurrent);
-proc.on('uncaughtException', failCurrent);
-if (typeof globalThis.addEventListener === 'function') {
-  globalThis.addEventListener('unhandledrejection', (e) => { e.preventDefault(); failCurrent(e.reason); });
-  globalThis.addEventListener('error', (e) => { e.preventDefault(); failCurrent(e.error); });
-}
+// While an action runs, the process's memory (ArrayBuffers included) is watched.
+let running = null;
+setInterval(() => {
+  if (running && Deno.memoryUsage().rss > RSS_LIMIT) {
+    running.fail(Object.assign(new Error(MEMORY_EXCEEDED), { kill: true, recycle: true }));
+  }
+}, 20);
 
-// console.* of action code is captured into the running action's log.
-const format = (args) => args.map((a) => (typeof a === 'string' ? a : safeJson(a))).join(' ');
-function safeJson(value) {
-  try { return JSON.stringify(value); } catch (_) { return String(value); }
-}
-for (const level of ['log', 'info', 'warn', 'error', 'debug', 'trace']) {
-  console[level] = (...args) => {
-    if (!current || !current.action) return;
-    const action = current.action;
-    if (action.logBytes > LOG_LIMIT) return;
-    const line = format(args) + '\n';
-    action.logBytes += line.length;
-    action.logs.push(action.logBytes > LOG_LIMIT ? '[log output truncated]\n' : line);
-  };
-}
-
-// ---- loading action code ---------------------------------------------------------------
-const MAX_SCRIPTS = 2000;    // versions are immutable; drafts under test come and go
-const scripts = new Map();   // version id -> compiled wrapper
-const instances = new Map(); // version id -> module.exports (kept warm, as Auth0 does)
-const modules = new Map();   // module version id -> {code, secrets}
-
-function forgetOldest() {
-  const oldest = scripts.keys().next().value;
-  scripts.delete(oldest);
-  instances.delete(oldest);
-}
-
-function compile(id, code, kind) {
-  const source = `(function (exports, require, module, __filename, __dirname) {${code}\n})`;
-  return new vm.Script(source, { filename: `${kind}-${id}.js` }).runInThisContext();
-}
-
-function makeRequire(depsDir, moduleRefs, chain) {
-  const base = createRequire(path.join(depsDir || proc.cwd(), 'index.js'));
-  return function actionRequire(name) {
-    if (typeof name === 'string' && name.startsWith('actions:')) {
-      const ref = (moduleRefs || {})[name.slice('actions:'.length)];
-      if (!ref) throw new Error(`Cannot find module '${name}': the action does not use that module`);
-      return loadModule(ref, chain);
+function realmFor(spec) {
+  let realm = realms.get(spec.version_id);
+  if (realm) {
+    realms.delete(spec.version_id); // to the back of the LRU order
+  } else {
+    if (!codes.has(spec.version_id)) throw Object.assign(new Error('code not loaded'), { reload: true });
+    if (realms.size >= MAX_REALMS) {
+      const [oldest, old] = realms.entries().next().value;
+      old.terminate();
+      realms.delete(oldest);
     }
-    return base(name);
-  };
-}
-
-function loadModule(ref, chain) {
-  const key = `module:${ref.version_id}`;
-  if (instances.has(key)) return instances.get(key);
-  if ((chain || []).includes(key)) throw new Error('circular require of an actions module');
-  const spec = modules.get(ref.version_id);
-  if (!spec) throw new Error(`actions module version ${ref.version_id} is not loaded`);
-  const module = { exports: {} };
-  // Module code reads its own secrets as actions.secrets.NAME.
-  const wrapper = compile(ref.version_id, `const actions = { secrets: __secrets };\n${spec.code}`, 'module');
-  const req = makeRequire(spec.deps_dir, {}, [...(chain || []), key]);
-  globalThis.__secrets = Object.freeze({ ...spec.secrets });
-  try {
-    wrapper.call(module.exports, module.exports, req, module, `/actions/modules/${ref.name}.js`, '/actions/modules');
-  } finally {
-    delete globalThis.__secrets;
+    realm = new Realm(spec);
   }
-  instances.set(key, module.exports);
-  return module.exports;
+  realms.set(spec.version_id, realm);
+  return realm;
 }
 
-function instance(spec) {
-  if (instances.has(spec.version_id)) return instances.get(spec.version_id);
-  let wrapper = scripts.get(spec.version_id);
-  if (!wrapper) {
-    if (typeof spec.code !== 'string') throw Object.assign(new Error('code not loaded'), { reload: true });
-    wrapper = compile(spec.version_id, spec.code, 'action');
-    scripts.set(spec.version_id, wrapper);
-  }
-  const module = { exports: {} };
-  const req = makeRequire(spec.deps_dir, spec.modules, []);
-  wrapper.call(module.exports, module.exports, req, module, `/actions/${spec.version_id}.js`, '/actions');
-  instances.set(spec.version_id, module.exports);
-  return module.exports;
+function drop(versionId) {
+  const realm = realms.get(versionId);
+  if (realm) realm.terminate();
+  realms.delete(versionId);
 }
-
-// ---- the api object of each trigger ------------------------------------------------------
-const { makeApi, handlerName, continueName } = require('./triggers.cjs');
 
 function errorJson(err) {
   if (err instanceof Error) return { name: err.name, message: err.message, stack: err.stack };
   return { name: 'Error', message: String(err) };
 }
 
-function clone(value) {
-  return value === undefined ? undefined : JSON.parse(JSON.stringify(value));
+const clone = (value) => (value === undefined ? undefined : JSON.parse(JSON.stringify(value)));
+const commandsIn = (reply) => Array.isArray(reply.commands) && reply.commands.length > 0;
+const sizeOf = (value) => (value === undefined ? 0 : JSON.stringify(value).length);
+
+// Replays one action's recorded commands against this realm's api over the real state.
+function replay(trigger, state, spec, commands) {
+  if (!Array.isArray(commands)) throw new Error('The action returned no command list');
+  if (commands.length > MAX_COMMANDS) throw new Error(`The action made more than ${MAX_COMMANDS} api calls`);
+  const action = { commands: [] };
+  const api = makeApi(trigger, state, action, spec);
+  for (const command of commands) {
+    const name = command && command.name;
+    const args = command && command.args;
+    if (typeof name !== 'string' || !Array.isArray(args)) throw new Error('The action returned a malformed command');
+    if (NO_REPLAY.has(name) || command.replay === false) {
+      action.commands.push({ name, args: clone(args), replay: false });
+      continue;
+    }
+    const parts = name.split('.');
+    let target = api;
+    let owner = null;
+    for (const part of parts) {
+      if (target === null || typeof target !== 'object' || !Object.hasOwn(target, part)) {
+        throw new Error(`The action called an api method that does not exist: ${name}`);
+      }
+      owner = target;
+      target = target[part];
+    }
+    if (typeof target !== 'function') throw new Error(`The action called an api method that does not exist: ${name}`);
+    try {
+      target.apply(owner, args);
+    } catch (err) {
+      throw new Error(`api.${name} was refused: ${err && err.message}`);
+    }
+  }
+  return action.commands;
 }
 
 async function runFlow(req) {
-  const flow = { logs: [], failure: null, action: null };
-  current = flow;
-  const state = {
-    event: clone(req.event) || {},
-    cache: req.cache || {},
-    outcome: req.outcome || {},
-  };
+  const state = { event: clone(req.event) || {}, cache: req.cache || {}, outcome: req.outcome || {} };
   if (req.resume) {
     // The request that came back from the redirect is the flow's request from now on.
     state.event.request = { ...(state.event.request || {}), ...req.resume };
   }
   const results = [];
   let suspended = null;
+  let recycle = false;
   const started = Date.now();
-  // One deadline for the whole flow; each action races it.
-  let deadlineTimer;
-  const deadline = new Promise((_, reject) => {
-    deadlineTimer = setTimeout(() => reject(new Error('Action did not complete before the execution deadline')), req.deadline_ms);
-  });
-  deadline.catch(() => {});
+  let deadline = started + req.deadline_ms;
   for (let index = req.start || 0; index < req.actions.length; index++) {
     const spec = req.actions[index];
-    const action = { logs: [], logBytes: 0, commands: [] };
-    flow.action = action;
-    flow.failure = null;
     const result = {
       binding_id: spec.binding_id, action_name: spec.action_name, version_id: spec.version_id,
-      started_at: new Date().toISOString(),
+      started_at: new Date().toISOString(), logs: '', commands: [],
     };
     const t0 = performance.now();
+    const resuming = req.resume && index === (req.start || 0);
+    const handler = resuming ? continueName(req.trigger) : handlerName(req.trigger);
+    const fullSpec = { ...spec, module_specs: (spec.module_ids || []).map((id) => modules.get(id)).filter(Boolean) };
     try {
-      const exportsObj = instance(spec);
-      const resuming = req.resume && index === (req.start || 0);
-      const fnName = resuming ? continueName(req.trigger) : handlerName(req.trigger);
-      const handler = exportsObj && exportsObj[fnName];
-      if (typeof handler === 'function') {
-        const event = clone(state.event);
-        event.secrets = Object.freeze({ ...(spec.secrets || {}) });
-        const api = makeApi(req.trigger, state, action, { ...spec, handler: fnName }, event);
-        await Promise.race([Promise.resolve(handler(event, api)), deadline]);
-        // A rejection nobody awaited still fails the action that caused it.
-        await new Promise((r) => setImmediate(r));
-        if (flow.failure) throw flow.failure;
+      const realm = realmFor(fullSpec);
+      if (!realm.isReady) deadline += await realm.boot();
+      let reply;
+      try {
+        reply = await realm.run({
+          type: 'run', trigger: req.trigger,
+          handler,
+          event: state.event, outcome: state.outcome,
+          cache: { [spec.action_id]: state.cache[spec.action_id] || {} },
+          secrets: spec.secrets || {},
+          spec: { action_id: spec.action_id, version_id: spec.version_id },
+        }, Math.max(deadline - Date.now(), 1));
+      } catch (err) {
+        if (err.kill) drop(spec.version_id);
+        if (err.recycle) recycle = true;
+        throw err;
       }
+      result.logs = String(reply.logs || '');
+      if (result.logs.length > LOG_LIMIT + 64) result.logs = result.logs.slice(0, LOG_LIMIT) + '[log output truncated]\n';
+      const before = commandsIn(reply) && { outcome: clone(state.outcome), event: clone(state.event), writes: (state.cacheWrites || []).length };
+      try {
+        result.commands = replay(req.trigger, state, { ...spec, handler }, reply.commands);
+        if (before && sizeOf(state.outcome) > OUTCOME_LIMIT) throw new Error(`The flow's outcome exceeds ${OUTCOME_LIMIT / 1024 / 1024} MB`);
+      } catch (err) {
+        // An action's commands apply in full or not at all.
+        if (before) {
+          state.outcome = before.outcome;
+          state.event = before.event;
+          if (state.cacheWrites) state.cacheWrites.length = before.writes;
+        }
+        result.commands = [];
+        throw err;
+      }
+      if (reply.error) result.error = reply.error;
     } catch (err) {
       result.error = errorJson(err);
     }
     result.ended_at = new Date().toISOString();
     result.duration_ms = performance.now() - t0;
-    result.logs = action.logs.join('');
-    result.commands = action.commands;
     results.push(result);
     if (result.error) break;
     if (state.outcome.denied) break;
     if (state.outcome.redirect) { suspended = index; break; }
   }
-  clearTimeout(deadlineTimer);
-  flow.action = null;
-  current = null;
+  if (!recycle && Deno.memoryUsage().rss > RSS_LIMIT) {
+    // Crossed the limit without being caught in the act: the flow's last action fails.
+    recycle = true;
+    const last = results[results.length - 1];
+    if (last && !last.error) { last.error = errorJson(new Error(MEMORY_EXCEEDED)); drop(last.version_id); }
+  }
   return {
     results, outcome: state.outcome, event: state.event, cache_writes: state.cacheWrites || [],
-    suspended_at: suspended, duration_ms: Date.now() - started,
+    suspended_at: suspended, duration_ms: Date.now() - started, recycle,
   };
 }
 
 async function handle(req) {
   if (req.type === 'ping') return { pong: true };
   if (req.type === 'forget') {
-    for (const id of req.version_ids || []) { scripts.delete(id); instances.delete(id); }
+    for (const id of req.version_ids || []) { codes.delete(id); drop(id); }
     return { ok: true };
   }
   if (req.type === 'flow') {
     for (const m of req.modules || []) modules.set(m.version_id, m);
-    // The server counts every version it sent as compiled here, run or not.
     for (const a of req.actions || []) {
-      if (typeof a.code === 'string' && !scripts.has(a.version_id)) {
-        if (scripts.size >= MAX_SCRIPTS) forgetOldest();
-        try {
-          scripts.set(a.version_id, compile(a.version_id, a.code, 'action'));
-        } catch (err) {
-          scripts.set(a.version_id, () => { throw err; });
+      if (typeof a.code === 'string' && !codes.has(a.version_id)) {
+        if (codes.size >= MAX_CODES) {
+          const oldest = codes.keys().next().value;
+          codes.delete(oldest);
+          drop(oldest);
         }
+        codes.set(a.version_id, a.code);
       }
+      if (a.modules) a.module_ids = Object.values(a.modules).map((ref) => ref.version_id);
     }
     return runFlow(req);
   }
@@ -229,4 +278,4 @@ rl.on('line', (line) => {
     }
   });
 });
-write(JSON.stringify({ ready: true, engine: globalThis.Deno ? 'deno' : 'node' }) + '\n');
+write(JSON.stringify({ ready: true, engine: 'deno' }) + '\n');

@@ -1,8 +1,35 @@
 import { javascript } from "@codemirror/lang-javascript";
+import { ensureSyntaxTree } from "@codemirror/language";
+import { type Diagnostic, linter, lintGutter } from "@codemirror/lint";
 import { EditorState } from "@codemirror/state";
 import { keymap } from "@codemirror/view";
 import { basicSetup, EditorView } from "codemirror";
 import { useEffect, useRef } from "react";
+
+/** Warns where the code does not parse. Only a warning: as on Auth0, such code still
+ * builds and deploys, and fails when it runs. */
+const syntaxWarnings = linter((view) => {
+  const { state } = view;
+  const tree = ensureSyntaxTree(state, state.doc.length, 200);
+  const found: Diagnostic[] = [];
+  tree?.iterate({
+    enter: (node) => {
+      if (!node.type.isError || found.length >= 20) return;
+      // An error node can be empty (a missing "}" at the end): mark a character next to it.
+      const end = state.doc.length;
+      let from = Math.min(node.from, end);
+      let to = Math.min(node.to, end);
+      if (from === to) [from, to] = to < end ? [to, to + 1] : [Math.max(0, end - 1), end];
+      found.push({
+        from,
+        to,
+        severity: "warning",
+        message: "Syntax error: this code will fail when it runs.",
+      });
+    },
+  });
+  return found;
+});
 
 interface Props {
   value: string;
@@ -40,6 +67,7 @@ export function CodeEditor({ value, onChange, onSave, label, readOnly, minHeight
           saveKey,
           basicSetup,
           javascript(),
+          readOnly ? [] : [syntaxWarnings, lintGutter()],
           EditorView.lineWrapping,
           EditorState.readOnly.of(Boolean(readOnly)),
           EditorView.contentAttributes.of({ "aria-label": label }),

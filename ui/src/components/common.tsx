@@ -7,7 +7,8 @@ export type ActionState = "building" | "failed" | "built" | "deployed" | "change
 
 /** One word for where an action stands, from its draft build and its deployed version. */
 export function actionState(action: Action): ActionState {
-  if (action.status === "pending" || action.status === "building") return "building";
+  // A failed install is tried again (retrying) before the build fails for good.
+  if (["pending", "building", "retrying"].includes(action.status ?? "")) return "building";
   if (action.status === "failed") return "failed";
   if (!action.deployed_version) return "built";
   return action.all_changes_deployed ? "deployed" : "changed";

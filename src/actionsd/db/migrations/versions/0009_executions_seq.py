@@ -7,8 +7,8 @@ in commit order): a trigger takes the next value of an ``executions`` counter, w
 unlike ``max(seq) + 1``, never hands a number out twice when the newest row is deleted
 (a resumed flow's row is replaced).
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,210 @@
+// One action version's realm: a Deno Web Worker of its own, with read access to that
+// version's dependency folders only. worker.cjs (the protocol realm) starts it from a
+// Blob, sends `init` once and `run` per execution; only structured-clone data crosses.
+// Module scope persists across executions; what one execution starts ends with it.
+import { createRequire } from 'node:module';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { setImmediate as tick } from 'node:timers';
+
+const LOG_LIMIT = 64 * 1024;
+const refuse = (name) => function refused() { throw new Error(`${name} is not allowed in actions`); };
+const lock = (target, name, value) => {
+  try {
+    Object.defineProperty(target, name, { value, writable: false, configurable: false });
+  } catch (_) {
+    try { target[name] = value; } catch (_e) { /* frozen by the runtime already */ }
+  }
+};
+
+let nodeRequire = null;
+let triggers = null;
+let handlerExports = null; // the action's module.exports, once loaded
+let loadError = null;      // a SyntaxError or a throw at load: every run fails with it
+let current = null;        // {id, logs, logBytes, failure}
+const executions = new AsyncLocalStorage();
+const owned = new Map(); // execution id -> Set of timer clear functions
+
+// ---- what an execution may not start, or must end with it ----------------------------
+function contain(req) {
+  // Signals, exits, listening sockets and sub-workers: impossible from action code.
+  for (const name of ['kill', 'exit', 'serve', 'listen', 'listenTls', 'listenDatagram',
+    'addSignalListener', 'removeSignalListener', 'upgradeWebSocket', 'dlopen']) {
+    if (name in Deno) lock(Deno, name, refuse(`Deno.${name}()`));
+  }
+  for (const name of ['Worker', 'SharedWorker', 'BroadcastChannel']) lock(globalThis, name, refuse(`new ${name}()`));
+  const proc = req('node:process');
+  for (const name of ['exit', 'abort', 'kill', 'reallyExit', 'dlopen', 'chdir', 'setuid', 'setgid', 'binding', '_linkedBinding']) {
+    lock(proc, name, refuse(`process.${name}()`));
+  }
+  const serverRefused = refuse('listening on a port');
+  for (const mod of ['node:net', 'node:http', 'node:https', 'node:http2', 'node:tls']) {
+    const m = req(mod);
+    for (const key of ['createServer', 'createSecureServer', 'Server']) if (key in m) lock(m, key, serverRefused);
+  }
+  for (const mod of ['node:net', 'node:http', 'node:https', 'node:tls']) {
+    const proto = (req(mod).Server || function () {}).prototype;
+    if (proto) lock(proto, 'listen', serverRefused);
+  }
+  const dgram = req('node:dgram');
+  lock(dgram, 'createSocket', refuse('a UDP socket'));
+  const threads = req('node:worker_threads');
+  lock(threads, 'Worker', refuse('new Worker()'));
+  const cluster = req('node:cluster');
+  lock(cluster, 'fork', refuse('cluster.fork()'));
+
+  // Timers belong to the execution that made them and end with it.
+  const track = (set, clear) => (fn, ...rest) => {
+    const id = executions.getStore();
+    const handle = set(fn, ...rest);
+    if (id !== undefined) {
+      let mine = owned.get(id);
+      if (!mine) owned.set(id, (mine = new Set()));
+      mine.add(() => clear(handle));
+    }
+    return handle;
+  };
+  const g = globalThis;
+  const timers = req('node:timers');
+  const pairs = [['setTimeout', 'clearTimeout'], ['setInterval', 'clearInterval'], ['setImmediate', 'clearImmediate']];
+  for (const [set, clear] of pairs) {
+    if (g[set]) lock(g, set, track(g[set].bind(g), g[clear].bind(g)));
+    if (timers[set]) lock(timers, set, track(timers[set], timers[clear]));
+  }
+
+  // console output reaches the execution that is running it, and no other.
+  const format = (args) => args.map((a) => (typeof a === 'string' ? a : safeJson(a))).join(' ');
+  for (const level of ['log', 'info', 'warn', 'error', 'debug', 'trace']) {
+    console[level] = (...args) => {
+      if (!current || executions.getStore() !== current.id || current.logBytes > LOG_LIMIT) return;
+      const line = format(args) + '\n';
+      current.logBytes += line.length;
+      current.logs.push(current.logBytes > LOG_LIMIT ? '[log output truncated]\n' : line);
+    };
+  }
+  const failCurrent = (reason) => { if (current && !current.failure) current.failure = reason; };
+  g.addEventListener('unhandledrejection', (e) => { e.preventDefault(); failCurrent(e.reason); });
+  g.addEventListener('error', (e) => { e.preventDefault(); failCurrent(e.error); });
+}
+
+function safeJson(value) {
+  try { return JSON.stringify(value); } catch (_) { return String(value); }
+}
+
+function errorJson(err) {
+  if (err instanceof Error) return { name: err.name, message: String(err.message), stack: String(err.stack) };
+  return { name: 'Error', message: String(err) };
+}
+
+// ---- loading action code (CommonJS, as on Auth0) ----------------------------------------
+function compile(code, filename) {
+  const vm = nodeRequire('node:vm');
+  const source = `(function (exports, require, module, __filename, __dirname) {${code}\n})`;
+  return new vm.Script(source, { filename }).runInThisContext();
+}
+
+function makeRequire(depsDir, moduleRefs, modules, chain) {
+  const base = depsDir ? createRequire(`${depsDir}/index.js`) : nodeRequire;
+  return function actionRequire(name) {
+    if (typeof name === 'string' && name.startsWith('actions:')) {
+      const ref = (moduleRefs || {})[name.slice('actions:'.length)];
+      if (!ref) throw new Error(`Cannot find module '${name}': the action does not use that module`);
+      return loadModule(ref, modules, chain);
+    }
+    return base(name);
+  };
+}
+
+const moduleInstances = new Map();
+function loadModule(ref, modules, chain) {
+  if (moduleInstances.has(ref.version_id)) return moduleInstances.get(ref.version_id);
+  if (chain.includes(ref.version_id)) throw new Error('circular require of an actions module');
+  const spec = modules.find((m) => m.version_id === ref.version_id);
+  if (!spec) throw new Error(`actions module version ${ref.version_id} is not loaded`);
+  const module = { exports: {} };
+  // Module code reads its own secrets as actions.secrets.NAME; the action never sees them.
+  const wrapper = compile(`const actions = { secrets: __secrets };\n${spec.code}`, `/actions/modules/${ref.name}.js`);
+  const req = makeRequire(spec.deps_dir, {}, modules, [...chain, ref.version_id]);
+  globalThis.__secrets = Object.freeze({ ...spec.secrets });
+  try {
+    wrapper.call(module.exports, module.exports, req, module, `/actions/modules/${ref.name}.js`, '/actions/modules');
+  } finally {
+    delete globalThis.__secrets;
+  }
+  moduleInstances.set(ref.version_id, module.exports);
+  return module.exports;
+}
+
+function init(msg) {
+  nodeRequire = createRequire(`${msg.deps_dir || '/actionsd-no-dependencies'}/index.js`);
+  const triggersModule = { exports: {} };
+  // triggers.cjs is loaded before any action code, from this realm's own built-ins.
+  new Function('module', 'exports', 'require', msg.triggers)(triggersModule, triggersModule.exports, nodeRequire);
+  triggers = triggersModule.exports;
+  contain(nodeRequire);
+  let wrapper;
+  try {
+    wrapper = compile(msg.code, `/actions/${msg.version_id}.js`);
+  } catch (err) {
+    loadError = err;
+    return;
+  }
+  // The first execution loads the module, inside its own execution context.
+  handlerExports = { wrapper, spec: msg };
+}
+
+function load(spec) {
+  if (loadError) throw loadError;
+  if (!handlerExports.wrapper) return handlerExports.exports;
+  const { wrapper } = handlerExports;
+  handlerExports.wrapper = null;
+  const module = { exports: {} };
+  const req = makeRequire(spec.deps_dir, spec.modules, spec.module_specs || [], []);
+  try {
+    wrapper.call(module.exports, module.exports, req, module, `/actions/${spec.version_id}.js`, '/actions');
+  } catch (err) {
+    loadError = err;
+    throw err;
+  }
+  handlerExports.exports = module.exports;
+  return module.exports;
+}
+
+async function run(msg) {
+  const action = { logs: [], logBytes: 0, commands: [], failure: null, id: msg.id };
+  current = action;
+  const state = { event: msg.event, outcome: msg.outcome, cache: msg.cache };
+  let error = null;
+  try {
+    await executions.run(msg.id, async () => {
+      const exportsObj = load(handlerExports.spec);
+      const handler = exportsObj && exportsObj[msg.handler];
+      if (typeof handler !== 'function') return;
+      const event = structuredClone(state.event);
+      event.secrets = Object.freeze({ ...(msg.secrets || {}) });
+      const api = triggers.makeApi(msg.trigger, state, action, { ...msg.spec, handler: msg.handler }, event);
+      await handler(event, api);
+      // A rejection nobody awaited still fails the action that caused it.
+      await new Promise((resolve) => tick(resolve));
+    });
+    if (action.failure) throw action.failure;
+  } catch (err) {
+    error = errorJson(err);
+  }
+  for (const clear of owned.get(msg.id) || []) clear();
+  owned.delete(msg.id);
+  current = null;
+  const reply = { id: msg.id, logs: action.logs.join(''), commands: action.commands, error };
+  try {
+    postMessage(reply);
+  } catch (_) {
+    reply.commands = [];
+    reply.error = { name: 'Error', message: 'api arguments must be plain data (strings, numbers, objects, arrays)' };
+    postMessage(reply);
+  }
+}
+
+self.onmessage = (e) => {
+  const msg = e.data;
+  if (msg.type === 'init') { init(msg); postMessage({ id: 'ready' }); }
+  else if (msg.type === 'run') run(msg);
+};

@@ -1,0 +1,512 @@
+"""Hostile action code against a real ``actionsd serve``, through the public endpoints only:
+every attack of the sandbox issue (one realm shared by all actions, what an execution
+leaves behind, memory and output limits, the server reached from its own actions,
+overload), default settings and the production network setting (``public``).
+
+One worker process (``ACTIONSD_RUNTIME_WORKERS=1``): attacker and victim always meet in
+the same process, the worst case for anything shared."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import actionsd.runtime
+from tests.conftest import fresh_postgres
+from tests.helpers import create_action, wait_status
+from tests.runtime_helpers import bind, fire, handler, pong_server, root
+from tests.servers import CliServer, free_port
+
+PL = "post-login"
+SCOPES = "read:actions create:actions update:actions delete:actions execute:actions"
+RUNTIME_DIR = Path(actionsd.runtime.__file__).parent
+
+
+def start(tmp: Path, backend: str, **env: str) -> CliServer:
+    url = fresh_postgres("attacks") if backend == "postgres" else ""
+    settings = {
+        "ACTIONSD_RUNTIME_WORKERS": "1",
+        "ACTIONSD_EXECUTION_TIMEOUT_SECONDS": "3",
+        "ACTIONSD_RUNTIME_RSS_MB": "400",
+        **env,
+    }
+    return CliServer(tmp, database_url=url, extra=["--no-tls"], env=settings).start()
+
+
+def client(server: CliServer) -> httpx.Client:
+    return httpx.Client(
+        base_url=f"http://{server.domain}/api/v2",
+        headers={"Authorization": f"Bearer {server.token(SCOPES)}"},
+        timeout=30,
+    )
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def serve(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CliServer]:
+    server = start(tmp_path_factory.mktemp(f"attacks-{request.param}"), request.param)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api(serve: CliServer) -> Iterator[httpx.Client]:
+    with client(serve) as api:
+        api.patch(f"/actions/triggers/{PL}/bindings", json={"bindings": []})
+        for action in api.get("/actions/actions", params={"per_page": 100}).json()["actions"]:
+            api.delete(f"/actions/actions/{action['id']}", params={"force": "true"})
+        yield api
+
+
+def draft(api: httpx.Client, body: str, **create: Any) -> str:
+    """A built (never deployed) action whose handler is ``body``; its id."""
+    action = create_action(api, code=handler(PL, body), **create)
+    assert wait_status(api, action["id"])["status"] == "built"
+    return str(action["id"])
+
+
+def test_run(api: httpx.Client, action_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    response = api.post(f"/actions/actions/{action_id}/test", json={"payload": {"event": event}})
+    assert response.status_code == 200, response.text
+    payload: dict[str, Any] = response.json()["payload"]
+    return payload
+
+
+test_run.__test__ = False  # type: ignore[attr-defined]
+
+
+def claims(result: dict[str, Any]) -> dict[str, Any]:
+    assert "error" not in result, result
+    found: dict[str, Any] = result["outcome"].get("idToken", {}).get("claims", {})
+    return found
+
+
+# ---- §2: one realm shared by every action -------------------------------------------------
+
+SPY = """
+globalThis.stolen = globalThis.stolen || [];
+if (!globalThis.patched) {
+  globalThis.patched = true;
+  const parse = JSON.parse, stringify = JSON.stringify, freeze = Object.freeze;
+  JSON.parse = function (text, ...rest) { globalThis.stolen.push(String(text)); return parse(text, ...rest); };
+  JSON.stringify = function (value, ...rest) { const out = stringify(value, ...rest); globalThis.stolen.push(String(out)); return out; };
+  Object.freeze = function (o) { try { globalThis.stolen.push(stringify(o)); } catch (e) {} return freeze(o); };
+}
+console.log('STOLEN:' + globalThis.stolen.join('|'));
+"""
+
+
+def test_a_draft_cannot_read_later_actions_secrets_or_events(api: httpx.Client) -> None:
+    spy = draft(api, SPY)
+    test_run(api, spy, {})
+    bind(
+        api,
+        PL,
+        handler(PL, "api.idToken.setCustomClaim('https://x/v', event.secrets.KEY.length);"),
+        secrets=[{"name": "KEY", "value": "victim-secret-0451"}],
+    )
+    result = fire(api, PL, {"user": {"email": "victim-event@example.com"}})
+    assert claims(result) == {"https://x/v": 18}
+    logs = test_run(api, spy, {})["logs"]
+    assert "victim-secret-0451" not in logs and "victim-event@example.com" not in logs, logs
+
+
+def test_a_draft_cannot_drop_another_actions_deny(api: httpx.Client) -> None:
+    eraser = draft(
+        api,
+        """
+        const stringify = JSON.stringify;
+        JSON.stringify = function (value, ...rest) {
+          if (value && value.outcome) delete value.outcome.denied;
+          return stringify(value, ...rest);
+        };
+        Object.defineProperty(Object.prototype, 'denied', { set() {}, get() { return undefined; }, configurable: true });
+        """,
+    )
+    test_run(api, eraser, {})
+    bind(api, PL, handler(PL, "api.access.deny('no entry');"))
+    result = fire(api, PL, {"user": {}})
+    assert result["outcome"].get("denied") == {"reason": "no entry"}, result
+
+
+def test_a_draft_cannot_pollute_other_actions_prototypes(api: httpx.Client) -> None:
+    polluter = draft(api, "Object.prototype.isAdmin = true; Array.prototype.includes = () => true;")
+    test_run(api, polluter, {})
+    bind(
+        api,
+        PL,
+        handler(
+            PL,
+            "api.idToken.setCustomClaim('https://x/p', [String(({}).isAdmin), ['a'].includes('root')]);",
+        ),
+    )
+    assert claims(fire(api, PL, {"user": {}})) == {"https://x/p": ["undefined", False]}
+
+
+def test_a_draft_cannot_patch_built_in_modules_for_others(api: httpx.Client) -> None:
+    patcher = draft(
+        api,
+        "require('crypto').timingSafeEqual = () => true; require('node:crypto').createHmac = require('crypto').createHash;",
+    )
+    test_run(api, patcher, {})
+    bind(
+        api,
+        PL,
+        handler(
+            PL,
+            """
+            let valid;
+            try { api.redirect.validateToken({ secret: 'the-real-secret' }); valid = true; }
+            catch (e) { valid = false; }
+            api.idToken.setCustomClaim('https://x/valid', valid);
+            """,
+        ),
+    )
+    forged = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZG1pbiJ9." + "A" * 43
+    event = {"user": {}, "request": {"query": {"session_token": forged}}}
+    assert claims(fire(api, PL, event)) == {"https://x/valid": False}
+
+
+def test_an_action_cannot_forge_its_own_outcome(api: httpx.Client) -> None:
+    """Tampering with its own realm's api or built-ins changes nothing: the commands are
+    replayed, with every check, where the action cannot reach."""
+    bind(
+        api,
+        PL,
+        handler(
+            PL,
+            """
+            // Slip a command its own api would refuse into what the realm reports.
+            const push = Array.prototype.push;
+            Array.prototype.push = function (...items) {
+              if (items[0] && items[0].name === 'idToken.setCustomClaim') {
+                push.call(this, { name: 'idToken.setCustomClaim', args: ['scope', 'admin'] });
+              }
+              return push.apply(this, items);
+            };
+            api.idToken.setCustomClaim('https://x/ok', 1);
+            """,
+        ),
+    )
+    result = fire(api, PL, {"user": {}})
+    assert "refused" in result["error"]["message"], result
+    assert result["outcome"].get("idToken") is None, "none of the action's commands apply"
+
+
+def test_drafts_and_deployed_versions_never_share_a_realm(api: httpx.Client) -> None:
+    code = "globalThis.seen = (globalThis.seen || 0) + 1; api.idToken.setCustomClaim('https://x/n', globalThis.seen);"
+    (action,) = bind(api, PL, handler(PL, code))
+    assert claims(fire(api, PL, {"user": {}})) == {"https://x/n": 1}
+    assert claims(fire(api, PL, {"user": {}})) == {"https://x/n": 2}, "module scope persists"
+    payload = test_run(api, action["id"], {})
+    assert payload["outcome"]["idToken"]["claims"] == {"https://x/n": 1}, payload
+    assert claims(fire(api, PL, {"user": {}})) == {"https://x/n": 3}
+
+
+def test_an_action_reads_only_its_own_dependencies(api: httpx.Client, serve: CliServer) -> None:
+    probe = """
+    const fs = require('fs'); const out = {};
+    for (const p of event.paths) { try { fs.readdirSync(p); out[p] = 'read'; } catch (e) { out[p] = e.name; } }
+    api.idToken.setCustomClaim('https://x/r', out);
+    """
+    (other,) = bind(
+        api,
+        PL,
+        handler(PL, "require('is-number');"),
+        dependencies=[{"name": "is-number", "version": "7.0.0"}],
+    )
+    builds = serve.data_dir / "builds"
+    paths = [str(builds), str(RUNTIME_DIR), str(serve.data_dir)]
+    bind(api, PL, handler(PL, probe), dependencies=[{"name": "is-odd", "version": "3.0.1"}])
+    # Every build folder but the probe's own (which holds is-odd).
+    paths += [str(p) for p in builds.iterdir() if not (p / "node_modules" / "is-odd").exists()]
+    seen = claims(fire(api, PL, {"paths": paths}))["https://x/r"]
+    assert [p for p, v in seen.items() if v == "read"] == [], seen
+    assert other
+
+
+# ---- §3: what an execution starts ends with it -------------------------------------------
+
+
+def test_timers_and_rejections_of_one_execution_never_reach_another(api: httpx.Client) -> None:
+    bind(
+        api,
+        PL,
+        handler(
+            PL,
+            """
+            setInterval(() => console.log('LEAKED-INTERVAL'), 5);
+            setTimeout(() => { Promise.reject(new Error('LATE-REJECTION')); }, 100);
+            require('timers').setInterval(() => console.log('LEAKED-NODE-TIMER'), 5);
+            """,
+        ),
+    )
+    fire(api, PL, {"user": {}})
+    api.patch(f"/actions/triggers/{PL}/bindings", json={"bindings": []})
+    bind(
+        api,
+        PL,
+        handler(
+            PL,
+            "await new Promise((r) => setTimeout(r, 400)); api.idToken.setCustomClaim('https://x/ok', 1);",
+        ),
+    )
+    result = fire(api, PL, {"user": {}})
+    assert claims(result) == {"https://x/ok": 1}
+    assert "LEAKED" not in result["results"][0]["response"]["logs"], result
+
+
+def test_a_lingering_callback_cannot_stall_the_next_flow(api: httpx.Client) -> None:
+    bind(api, PL, handler(PL, "setTimeout(() => { while (true) {} }, 50);"))
+    fire(api, PL, {"user": {}})
+    api.patch(f"/actions/triggers/{PL}/bindings", json={"bindings": []})
+    bind(api, PL, handler(PL, "api.idToken.setCustomClaim('https://x/ok', 1);"))
+    time.sleep(0.2)
+    started = time.monotonic()
+    assert claims(fire(api, PL, {"user": {}})) == {"https://x/ok": 1}
+    assert time.monotonic() - started < 2.5
+
+
+LISTEN = """
+const out = {};
+const tries = {
+  deno_serve: () => Deno.serve({ port: event.ports[0], hostname: '127.0.0.1', onListen() {} }, () => new Response('pwn')),
+  deno_listen: () => Deno.listen({ port: event.ports[1], hostname: '127.0.0.1' }),
+  node_http: () => require('http').createServer((q, s) => s.end('pwn')).listen(event.ports[2], '127.0.0.1'),
+  node_net: () => new (require('net').Server)().listen(event.ports[3], '127.0.0.1'),
+  udp: () => require('dgram').createSocket('udp4').bind(event.ports[4]),
+  web_worker: () => new Worker('data:text/javascript,while(true){}', { type: 'module' }),
+  node_worker: () => new (require('worker_threads').Worker)('while(true){}', { eval: true }),
+  deno_kill: () => Deno.kill(Deno.pid, 'SIGKILL'),
+  process_kill: () => process.kill(process.pid, 'SIGKILL'),
+  signal: () => Deno.addSignalListener('SIGTERM', () => {}),
+};
+for (const [k, f] of Object.entries(tries)) { try { f(); out[k] = 'done'; } catch (e) { out[k] = String(e.message); } }
+api.idToken.setCustomClaim('https://x/l', out);
+"""
+
+
+def test_no_listening_sockets_sub_workers_or_signals(api: httpx.Client) -> None:
+    ports = [free_port() for _ in range(5)]
+    bind(api, PL, handler(PL, LISTEN))
+    result = fire(api, PL, {"ports": ports})
+    outcome = claims(result)["https://x/l"]
+    assert all(v != "done" for v in outcome.values()), outcome
+    for port in ports[:4]:
+        with socket.socket() as s:
+            s.settimeout(1)
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"something listens on {port}"
+    # The worker survived the kill attempts: the next flow runs in-band.
+    assert "error" not in fire(api, PL, {"ports": [free_port() for _ in range(5)]})
+
+
+# ---- §4: memory and output limits ----------------------------------------------------------
+
+
+def test_array_buffers_count_against_the_memory_limit(api: httpx.Client) -> None:
+    bind(
+        api,
+        PL,
+        handler(
+            PL,
+            "globalThis.hold = globalThis.hold || []; const b = new Uint8Array(64 * 1024 * 1024); b.fill(1); globalThis.hold.push(b);",
+        ),
+    )
+    errors = []
+    for _ in range(12):
+        result = fire(api, PL, {"user": {}})
+        if "error" in result:
+            errors.append(result["error"]["message"])
+            break
+    assert errors == ["The action exceeded its memory limit"], errors
+    api.patch(f"/actions/triggers/{PL}/bindings", json={"bindings": []})
+    bind(api, PL, handler(PL, "api.idToken.setCustomClaim('https://x/ok', 1);"))
+    assert claims(fire(api, PL, {"user": {}})) == {"https://x/ok": 1}
+
+
+def test_outcome_and_commands_are_capped(api: httpx.Client) -> None:
+    bind(
+        api,
+        PL,
+        handler(PL, "api.user.setAppMetadata('blob', 'x'.repeat(20 * 1024 * 1024));"),
+    )
+    started = time.monotonic()
+    result = fire(api, PL, {"user": {}})
+    assert "exceeds 1 MB" in result["error"]["message"], result
+    assert result["outcome"].get("user") is None, "nothing of a refused action applies"
+    assert time.monotonic() - started < 10
+    api.patch(f"/actions/triggers/{PL}/bindings", json={"bindings": []})
+    bind(api, PL, handler(PL, "for (let i = 0; i < 5000; i++) api.idToken.setCustomClaim('c' + i, i);"))
+    result = fire(api, PL, {"user": {}})
+    assert "more than 2000 api calls" in result["error"]["message"], result
+
+
+# ---- §5: the server from its own actions -----------------------------------------------------
+
+CONNECT = """
+const out = {};
+const http = require('http'), net = require('net');
+const nodeGet = (u) => new Promise((res) => { http.get(u, (r) => { r.resume(); res('reached ' + r.statusCode); }).on('error', (e) => res('refused: ' + e.message)); });
+const netConnect = (host, port) => new Promise((res) => { const s = net.connect(port, host, () => { s.end(); res('reached'); }); s.on('error', (e) => res('refused: ' + e.message)); });
+for (const u of event.urls) {
+  try { const r = await fetch(u, { signal: AbortSignal.timeout(2000) }); out['fetch ' + u] = 'reached ' + r.status; } catch (e) { out['fetch ' + u] = 'refused: ' + e.message; }
+}
+for (const [h, p] of event.hosts) {
+  try { const c = await Deno.connect({ hostname: h, port: p }); c.close(); out['connect ' + h] = 'reached'; } catch (e) { out['connect ' + h] = 'refused: ' + e.message; }
+  out['net ' + h] = await netConnect(h, p);
+  out['http ' + h] = await nodeGet(`http://${h.includes(':') ? '[' + h + ']' : h}:${p}/.well-known/jwks.json`);
+}
+api.idToken.setCustomClaim('https://x/c', out);
+"""
+
+
+def own_addresses() -> list[str]:
+    from actionsd.runtime.network import local_addresses
+
+    v4, v6 = local_addresses()
+    return [a for a in v4 if not a.startswith("127.")] + v6
+
+
+def spellings(port: int) -> tuple[list[str], list[list[Any]]]:
+    """The server's address in every spelling: names, numeric forms, IPv6, 0.0.0.0 and
+    this machine's own interface addresses."""
+    hosts = ["127.0.0.1", "localhost", "vm", "0.0.0.0", "::1", "::ffff:127.0.0.1", "127.0.0.2"]
+    hosts += own_addresses()
+    urls = [
+        f"http://{h}:{port}/.well-known/jwks.json"
+        for h in (
+            "127.0.0.1",
+            "localhost",
+            "vm",
+            "0.0.0.0",
+            "127.1",
+            "2130706433",
+            "0x7f000001",
+            "[::1]",
+            "[::ffff:127.0.0.1]",
+            "[::ffff:7f00:1]",
+        )
+    ]
+    urls += [f"http://{h if ':' not in h else '[' + h + ']'}:{port}/" for h in own_addresses()]
+    resolvable = [h for h in hosts if h != "vm" or _resolves("vm")]
+    return urls, [[h, port] for h in resolvable]
+
+
+def _resolves(name: str) -> bool:
+    try:
+        socket.getaddrinfo(name, None)
+        return True
+    except OSError:
+        return False
+
+
+def test_actions_cannot_reach_the_server_itself(api: httpx.Client, serve: CliServer) -> None:
+    urls, hosts = spellings(serve.port)
+    bind(api, PL, handler(PL, CONNECT))
+    outcome = claims(fire(api, PL, {"urls": urls, "hosts": hosts}))["https://x/c"]
+    reached = {k: v for k, v in outcome.items() if v.startswith("reached")}
+    assert not reached, reached
+
+
+@pytest.fixture
+def pong() -> Iterator[int]:
+    with pong_server() as port:
+        yield port
+
+
+def test_default_network_reaches_other_hosts(api: httpx.Client, pong: int) -> None:
+    """Auth0's default: the internet is open (loopback stands in for it here)."""
+    bind(api, PL, handler(PL, CONNECT))
+    outcome = claims(fire(api, PL, {"urls": [f"http://127.0.0.1:{pong}/"], "hosts": []}))
+    assert outcome["https://x/c"] == {f"fetch http://127.0.0.1:{pong}/": "reached 200"}
+
+
+def test_public_network_setting_refuses_every_non_public_address(tmp_path: Path, pong: int) -> None:
+    server = start(tmp_path, "sqlite", ACTIONSD_RUNTIME_NETWORK="public")
+    try:
+        with client(server) as api:
+            urls, hosts = spellings(pong)
+            urls += [
+                f"http://169.254.169.254:{pong}/latest/meta-data/",
+                f"http://10.0.0.1:{pong}/",
+                f"http://172.16.0.1:{pong}/",
+                f"http://192.168.0.1:{pong}/",
+                f"http://100.64.0.1:{pong}/",
+                f"http://[fe80::1]:{pong}/",
+            ]
+            hosts += [["169.254.169.254", pong], ["10.1.2.3", pong]]
+            bind(api, PL, handler(PL, CONNECT))
+            outcome = claims(fire(api, PL, {"urls": urls, "hosts": hosts}))["https://x/c"]
+            reached = {k: v for k, v in outcome.items() if not v.startswith("refused")}
+            assert not reached, reached
+            # Refused by the permission, before any packet: IPv4 forms and names.
+            checked = {k: v for k, v in outcome.items() if "fe80" not in k and "fd00" not in k}
+            assert all("net access" in v or "fetch failed" in v for v in checked.values()), checked
+    finally:
+        server.stop()
+
+
+# ---- §6: overload ---------------------------------------------------------------------------
+
+
+def test_overload_answers_503_and_records_every_execution(tmp_path: Path) -> None:
+    server = start(tmp_path, "sqlite", ACTIONSD_RUNTIME_QUEUE_LIMIT="1")
+    try:
+        with client(server) as api:
+            bind(api, PL, handler(PL, "await new Promise((r) => setTimeout(r, 1500));"))
+            url = f"{root(api)}/actionsd/v1/triggers/{PL}/execute"
+            with ThreadPoolExecutor(5) as pool:
+                answers = list(pool.map(lambda _: api.post(url, json={"event": {}}), range(5)))
+            codes = sorted(a.status_code for a in answers)
+            assert 500 not in codes and 503 in codes and 200 in codes, codes
+            busy = next(a for a in answers if a.status_code == 503).json()
+            assert busy["statusCode"] == 503 and busy["error"] == "Service Unavailable", busy
+            time.sleep(0.5)
+            listed = api.get(
+                f"{root(api)}/actionsd/v1/executions", params={"trigger_id": PL, "per_page": 20}
+            ).json()["executions"]
+            assert len(listed) == 5, json.dumps(listed)[:2000]
+    finally:
+        server.stop()
+
+
+# ---- §7: what held before still holds (in the new realms) ------------------------------------
+
+
+def test_dynamic_import_and_remote_code_are_refused(api: httpx.Client) -> None:
+    bind(
+        api,
+        PL,
+        handler(
+            PL,
+            """
+            const out = {};
+            for (const u of ['file:///etc/passwd', 'https://deno.land/x/x.ts', 'data:text/javascript,export default 1']) {
+              try { await import(u); out[u] = 'imported'; } catch (e) { out[u] = e.name; }
+            }
+            api.idToken.setCustomClaim('https://x/i', out);
+            """,
+        ),
+    )
+    outcome = claims(fire(api, PL, {"user": {}}))["https://x/i"]
+    assert "imported" not in list(outcome.values())[:2], outcome
+
+
+def test_syntax_errors_fail_at_run_time_in_band(api: httpx.Client) -> None:
+    action_id = draft(api, "api.idToken.setCustomClaim('x', 1);")
+    broken = 'exports.onExecutePostLogin = async (event, api) => {\n\tconsole.log(event)\n};"\n'
+    api.patch(f"/actions/actions/{action_id}", json={"code": broken})
+    assert wait_status(api, action_id)["status"] == "built", "a build never checks syntax"
+    payload = test_run(api, action_id, {})
+    assert payload["error"]["name"] == "SyntaxError", payload
