@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from actionsd.builds.builder import BuildError, BuildInput, SyntaxCheckBuilder
+from actionsd.builds.builder import BuildError, BuildInput
+from actionsd.builds.npm import NpmBuilder
 from actionsd.triggers import events
 from tests.conftest import make_settings
 from tests.helpers import by_id, create_action, deploy, patch_bindings, wait_status
@@ -305,11 +306,11 @@ def test_commands_without_a_server_say_so(tmp_path: Path) -> None:
 
 
 class GatedBuilder:
-    """The real syntax-check builder, holding back code marked ``/* slow */`` until the
-    test opens the gate: a build that takes as long as the test needs."""
+    """The real builder, holding back code marked ``/* slow */`` until the test opens
+    the gate: a build that takes as long as the test needs."""
 
-    def __init__(self) -> None:
-        self.inner = SyntaxCheckBuilder()
+    def __init__(self, data_dir: Path) -> None:
+        self.inner = NpmBuilder(data_dir)
         self.gate = threading.Event()
 
     def build(self, item: BuildInput) -> list[BuildError]:
@@ -323,7 +324,7 @@ class GatedBuilder:
 
 
 def test_fire_waits_for_bound_actions_to_build(tmp_path: Path) -> None:
-    builder = GatedBuilder()
+    builder = GatedBuilder(tmp_path)
     server = InProcessServer(make_settings(tmp_path, "sqlite"), builder=builder).start()
     try:
         with server.client() as api:

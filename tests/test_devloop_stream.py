@@ -186,6 +186,34 @@ def wait_for(check: Any, what: str, seconds: float = 15) -> None:
         time.sleep(0.05)
 
 
+def execute(server: CliServer, token: str, email: str = "") -> str:
+    """Fire post-login on a fresh connection (with --workers, the processes take
+    turns accepting)."""
+    answer = httpx.post(
+        f"https://{server.domain}/actionsd/v1/triggers/post-login/execute",
+        json={"event": {"user": {"email": email}} if email else {}},
+        headers={"Authorization": f"Bearer {token}"},
+        verify=ssl.create_default_context(cafile=str(server.ca_file)),
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["execution_id"])
+
+
+def follow_logs(server: CliServer) -> subprocess.Popen[str]:
+    """``actionsd logs --follow --json``, as a user runs it, once it is following."""
+    argv = ["logs", "--follow", "--json", "--last", "0", "--data-dir", str(server.data_dir)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "actionsd.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    assert "following" in proc.stderr.readline()
+    return proc
+
+
 @pytest.fixture(params=BACKENDS)
 def two_process_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CliServer]:
     url = fresh_postgres("stream") if request.param == "postgres" else ""
@@ -203,39 +231,9 @@ def test_two_clients_one_late_see_every_process_executions(two_process_server: C
     with httpx.Client(base_url=f"{base}/api/v2", headers=headers, verify=verify, timeout=30) as api:
         bind(api, "post-login", handler("post-login", "console.log('hi', event.user.email);"))
 
-    def fire(email: str) -> str:
-        # A fresh connection each time: the two processes take turns accepting.
-        answer = httpx.post(
-            f"{base}/actionsd/v1/triggers/post-login/execute",
-            json={"event": {"user": {"email": email}}},
-            headers=headers,
-            verify=verify,
-            timeout=30,
-        )
-        assert answer.status_code == 200, answer.text
-        return str(answer.json()["execution_id"])
-
-    # The first client: the command line, as a user runs it.
-    early = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "actionsd.cli",
-            "logs",
-            "--follow",
-            "--json",
-            "--last",
-            "0",
-            "--data-dir",
-            str(server.data_dir),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    early = follow_logs(server)
     try:
-        assert early.stderr is not None and early.stdout is not None
-        assert "following" in early.stderr.readline()
+        assert early.stdout is not None
         # A client that reads nothing holds no one up.
         stalled = httpx.Client(base_url=base, headers=headers, verify=verify, timeout=30)
         stalled_response = stalled.send(
@@ -243,12 +241,12 @@ def test_two_clients_one_late_see_every_process_executions(two_process_server: C
         )
         assert stalled_response.status_code == 200
 
-        first = [fire(f"first-{i}@example.com") for i in range(12)]
+        first = [execute(server, token, f"first-{i}@example.com") for i in range(12)]
         lines = [json.loads(early.stdout.readline()) for _ in range(12)]
         # Stored (records are written behind the flow): a client attaching now comes
         # after them.
         late = Listener(server, token)
-        second = [fire(f"second-{i}@example.com") for i in range(3)]
+        second = [execute(server, token, f"second-{i}@example.com") for i in range(3)]
         lines += [json.loads(early.stdout.readline()) for _ in range(3)]
         # Each once; in the order they were stored, which across two processes that
         # write behind their flows need not be the order they ran in.
@@ -285,16 +283,8 @@ def test_stream_resumes_after_last_event_id_and_checks_scope(two_process_server:
     )
     assert bad.status_code == 400 and bad.json()["statusCode"] == 400
 
-    runner = {"Authorization": f"Bearer {server.token(scopes='execute:actions')}"}
-    made = []
-    for _ in range(3):
-        answer = httpx.post(
-            f"{base}/actionsd/v1/triggers/post-login/execute",
-            json={"event": {}},
-            headers=runner,
-            verify=verify,
-        )
-        made.append(answer.json()["execution_id"])
+    runner = server.token(scopes="execute:actions")
+    made = [execute(server, runner) for _ in range(3)]
     # Records are written behind the flows: wait until all three are stored.
     deadline = time.monotonic() + 10
     while len((history := Listener(server, reader, history=3)).ids()) < 3:
@@ -323,42 +313,13 @@ def test_stream_resumes_after_last_event_id_and_checks_scope(two_process_server:
         assert resumed == made[1:]
 
 
-def execute(server: CliServer, token: str) -> str:
-    answer = httpx.post(
-        f"https://{server.domain}/actionsd/v1/triggers/post-login/execute",
-        json={"event": {}},
-        headers={"Authorization": f"Bearer {token}"},
-        verify=ssl.create_default_context(cafile=str(server.ca_file)),
-        timeout=30,
-    )
-    assert answer.status_code == 200, answer.text
-    return str(answer.json()["execution_id"])
-
-
 def test_logs_follow_outlives_a_server_restart(tmp_path: Path) -> None:
     """``logs --follow`` connects again when the server comes back and resumes after the
     last event it saw: what was stored meanwhile is not lost."""
     server = CliServer(tmp_path / "data").start()
-    follower = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "actionsd.cli",
-            "logs",
-            "--follow",
-            "--json",
-            "--last",
-            "0",
-            "--data-dir",
-            str(server.data_dir),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    follower = follow_logs(server)
     try:
         assert follower.stdout is not None and follower.stderr is not None
-        assert "following" in follower.stderr.readline()
         runner = server.token(scopes="execute:actions")
         before = execute(server, runner)
         assert json.loads(follower.stdout.readline())["id"] == before

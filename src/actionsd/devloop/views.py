@@ -41,6 +41,12 @@ class LiveExecution(BaseModel):
     updated_at: str
 
 
+class CaughtUp(BaseModel):
+    """The ``live`` event: everything before this point has been sent."""
+
+    seq: int
+
+
 @router.get(
     "/triggers/{triggerId}/sample-event",
     response_model=SampleEventOut,
@@ -78,7 +84,7 @@ async def stream_executions(
     last_event_id: Annotated[
         str | None, Header(description="Resume after this event (sent by EventSource).")
     ] = None,
-) -> AsyncIterator[LiveExecution]:
+) -> AsyncIterator[LiveExecution | CaughtUp]:
     """Server-Sent Events: an ``execution`` event for every execution any server process
     stores from now on (a resumed flow's final record too), oldest first; ``history``
     past ones before them, then one ``live`` event when the stream has caught up. A
