@@ -213,8 +213,7 @@ def stream(
                 if source.response.status_code != 200:
                     source.response.read()
                     raise ClientError(
-                        f"the stream answered {source.response.status_code}: "
-                        f"{source.response.text}"
+                        f"the stream answered {source.response.status_code}: {source.response.text}"
                     )
                 for message in source.iter_sse():
                     last_id = message.id or last_id
