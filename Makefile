@@ -38,6 +38,11 @@ clean-python5:
 
 .PHONY: clean-python5
 
+# The README's Vitest recipe, run by tests/test_devloop_recipes.py.
+tests/recipes/node/node_modules/.installed: tests/recipes/node/package.json $(VENV)/.installed
+	cd tests/recipes/node && $(NPM) ci --no-audit --no-fund
+	touch $@
+
 # The dashboard: built with Vite into the Python package (pip users need no Node).
 UI_BUILT := src/actionsd/dashboard/static/index.html
 UI_SOURCES := $(shell find ui/src -type f) ui/index.html ui/vite.config.ts ui/tsconfig.json
@@ -56,7 +61,7 @@ serve: $(VENV)/.runtime $(UI_BUILT)
 
 # PostgreSQL: .ci/postgres.sh installs and starts a local server when run as root;
 # elsewhere set ACTIONSD_TEST_PG_URL yourself, or the PostgreSQL runs are skipped.
-test: $(VENV)/.installed tests/sdk/node/node_modules/.installed $(UI_BUILT)
+test: $(VENV)/.installed tests/sdk/node/node_modules/.installed tests/recipes/node/node_modules/.installed $(UI_BUILT)
 	@if [ -z "$$ACTIONSD_TEST_PG_URL" ] && [ "$$(id -u)" = 0 ]; then \
 	  export ACTIONSD_TEST_PG_URL=$$(bash .ci/postgres.sh); \
 	fi; \

@@ -25,6 +25,7 @@ from actionsd.api.deps import AppState
 from actionsd.app import create_app
 from actionsd.auth import tokens
 from actionsd.auth.tokens import ALL_SCOPES, EXECUTE_SCOPE
+from actionsd.builds.builder import Builder
 from actionsd.config import Settings
 
 
@@ -57,9 +58,9 @@ def reset_postgres(url: str) -> None:
 
 
 class InProcessServer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, builder: Builder | None = None) -> None:
         self.settings = settings
-        self.app: FastAPI = create_app(settings)
+        self.app: FastAPI = create_app(settings, builder)
         config = uvicorn.Config(
             self.app, host="127.0.0.1", port=settings.port, log_level="warning", lifespan="on"
         )

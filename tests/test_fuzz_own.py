@@ -19,5 +19,8 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 )
 def test_own_document(fuzz_server: InProcessServer, mode: GenerationMode) -> None:
     document = httpx.get(fuzz_server.url + "/openapi.json").json()
+    # A request fuzzer waits for a response to end; the live stream never does. Its
+    # parameters, scope and events are tested in test_devloop_stream.py.
+    del document["paths"]["/actionsd/v1/executions/stream"]
     sent = fuzz(document, fuzz_server.url, fuzz_server.token((*ALL_SCOPES, EXECUTE_SCOPE)), mode)
     assert sent > 1000

@@ -32,6 +32,7 @@ from actionsd.config import Settings
 from actionsd.dashboard import views as dashboard
 from actionsd.db import migrate
 from actionsd.db.engine import create_engine, transaction
+from actionsd.devloop import views as devloop_views
 from actionsd.modules import views as module_views
 from actionsd.runtime import views as runtime_views
 from actionsd.runtime.service import Runtime
@@ -118,6 +119,7 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
     app.include_router(module_views.router)
     app.include_router(auth_views.router)
     app.include_router(runtime_views.router)
+    app.include_router(devloop_views.router)
     app.include_router(health.router)
     dashboard.install(app)
     app.add_middleware(FormBodyMiddleware)

@@ -20,6 +20,7 @@ from uvicorn.supervisors import Multiprocess
 
 from actionsd import __version__
 from actionsd.config import Settings, default_data_dir
+from actionsd.devloop import commands as devloop
 
 app = typer.Typer(
     help="actionsd: a self-hosted, Auth0-compatible Actions server.",
@@ -400,6 +401,9 @@ def trust(
             )
     except stores.TrustError as exc:
         raise _fail(str(exc)) from exc
+
+
+devloop.register(app)
 
 
 def main() -> None:

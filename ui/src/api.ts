@@ -312,4 +312,35 @@ export class Api {
     const path = `/actionsd/v1/triggers/${encodeURIComponent(triggerId)}/execute`;
     return (await this.call<FlowResult>("POST", path, { event })).data;
   }
+
+  /** Follow the live stream of the trigger's executions (Server-Sent Events) until
+   * `signal` aborts. Read with fetch, not EventSource, which cannot send the token. */
+  async follow(triggerId: string, onExecution: (e: Execution) => void, signal: AbortSignal): Promise<void> {
+    const query = new URLSearchParams({ trigger_id: triggerId });
+    const response = await send(`/actionsd/v1/executions/stream?${query}`, {
+      headers: { authorization: `Bearer ${this.token}`, accept: "text/event-stream" },
+      signal,
+    });
+    if (!response.ok || !response.body) {
+      const error = await failure(response);
+      if (response.status === 401) this.onUnauthorized(error.message);
+      throw error;
+    }
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += value;
+      // Events end with a blank line; ours carry one `event:` and one `data:` line.
+      let end: number;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const lines = buffer.slice(0, end).split("\n");
+        buffer = buffer.slice(end + 2);
+        const kind = lines.find((l) => l.startsWith("event:"))?.slice(6).trim();
+        const data = lines.find((l) => l.startsWith("data:"))?.slice(5);
+        if (kind === "execution" && data) onExecution(JSON.parse(data) as Execution);
+      }
+    }
+  }
 }

@@ -136,7 +136,10 @@ executions = sa.Table(
     sa.Column("state", sa.JSON, nullable=True),
     sa.Column("created_at", sa.BigInteger, nullable=False, index=True),
     sa.Column("updated_at", sa.BigInteger, nullable=False),
+    # Assigned by the database on insert, in write order (migration 0009).
+    sa.Column("seq", sa.BigInteger, server_default=sa.FetchedValue()),
     sa.Index("ix_executions_trigger_created", "trigger_id", "created_at"),
+    sa.Index("ix_executions_seq", "seq"),
 )
 
 action_modules = sa.Table(

@@ -49,6 +49,7 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
   const [event, setEvent] = useState(() => sampleEvent(triggerId));
   const [ran, setRan] = useState<FlowResult | null>(null);
   const [running, setRunning] = useState(false);
+  const [live, setLive] = useState(true);
 
   const load = useCallback(async () => {
     try {
@@ -65,6 +66,18 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
     setEvent(sampleEvent(triggerId));
     void load();
   }, [load, triggerId]);
+
+  // The live view: each execution any server process stores, as it is stored.
+  useEffect(() => {
+    if (!live) return;
+    const stop = new AbortController();
+    const arrived = (execution: Execution) =>
+      setList((current) => [execution, ...(current ?? []).filter((e) => e.id !== execution.id)]);
+    api.follow(triggerId, arrived, stop.signal).catch((e: unknown) => {
+      if (!stop.signal.aborted) setError(errorText(e));
+    });
+    return () => stop.abort();
+  }, [api, triggerId, live]);
 
   async function run() {
     setError(null);
@@ -91,6 +104,10 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
           <label className="inline">
             Trigger
             <TriggerSelect ids={triggers.map((t) => t.id)} value={triggerId} onChange={(id) => go("executions", id)} />
+          </label>
+          <label className="inline">
+            <input type="checkbox" checked={live} onChange={(e) => setLive(e.target.checked)} />
+            Live
           </label>
           <button type="button" onClick={() => void load()}>
             Refresh
