@@ -1,29 +1,22 @@
 """Build the event a command sends: the sample, a file merged over it, then ``--set``.
 
-Merging: objects merge key by key, recursively; anything else (arrays, strings,
-numbers, ``null``) replaces what was there. ``--set PATH=VALUE`` sets one value: PATH
-is dot-separated keys (a number indexes an existing array; missing objects on the
-way are created), VALUE is read as JSON when it parses as JSON, else taken as the
-string it is (so ``=5`` is a number, ``=true`` a boolean, ``=pro`` and ``='"5"'``
-strings)."""
+Merging is the flow defaults' rule (``triggers.events.merge``): objects merge key by
+key, recursively; anything else (arrays, strings, numbers, ``null``) replaces.
+``--set PATH=VALUE`` sets one value: PATH is dot-separated keys (a number indexes an
+existing array; missing objects on the way are created), VALUE is read as JSON when it
+parses as JSON, else taken as the string it is (so ``=5`` is a number, ``=true`` a
+boolean, ``=pro`` and ``='"5"'`` strings)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from actionsd.triggers.events import merge
+
 
 class EventError(ValueError):
     """An --event or --set that cannot be applied."""
-
-
-def merge(base: Any, over: Any) -> Any:
-    if isinstance(base, dict) and isinstance(over, dict):
-        merged = dict(base)
-        for key, value in over.items():
-            merged[key] = merge(base[key], value) if key in base else value
-        return merged
-    return over
 
 
 def parse_value(text: str) -> Any:

@@ -19,7 +19,7 @@ from typing import Any
 import certifi
 import uvicorn
 
-from actionsd.devloop import client, merge
+from actionsd.devloop import client
 
 
 def _free_port() -> int:
@@ -124,7 +124,7 @@ class LocalServer:
         if sample:
             from actionsd.triggers import events
 
-            body = merge.merge(events.sample(trigger), body)
+            body = events.merge(events.sample(trigger), body)
         client.wait_built(client.bound_builds(self.http, trigger), lambda *_: None, 120)
         path = f"/actionsd/v1/triggers/{trigger}/execute"
         answer: dict[str, Any] = client.call(self.http, "POST", path, json={"event": body})

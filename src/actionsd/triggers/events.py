@@ -187,15 +187,16 @@ def defaults(trigger_id: str) -> Event:
 
 def with_defaults(trigger_id: str, event: Event) -> Event:
     """``event`` over the trigger's defaults; the caller's values win (see module doc)."""
-    return _merge(defaults(trigger_id), event)
+    return merge(defaults(trigger_id), event)
 
 
-def _merge(base: Event, over: Event) -> Event:
+def merge(base: Event, over: Event) -> Event:
+    """``over`` merged into ``base``: objects key by key, anything else replaces."""
     merged = dict(base)
     for key, value in over.items():
         below = merged.get(key)
         if isinstance(value, dict) and isinstance(below, dict):
-            merged[key] = _merge(below, value)
+            merged[key] = merge(below, value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged
