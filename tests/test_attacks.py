@@ -204,6 +204,40 @@ def test_an_action_cannot_forge_its_own_outcome(api: httpx.Client) -> None:
     assert result["outcome"].get("idToken") is None, "none of the action's commands apply"
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["constructor", "__proto__.polluted", "hasOwnProperty", "idToken.constructor", "toString"],
+)
+def test_a_forged_command_cannot_name_an_inherited_member(api: httpx.Client, name: str) -> None:
+    """The api's namespaces are built on first use from a shared prototype: a command may
+    still name only a namespace and a method of the trigger, never what objects inherit."""
+    bind(
+        api,
+        PL,
+        handler(
+            PL,
+            """
+            // Its own api's prototype changed, and a forged command slipped in.
+            try { Object.getPrototypeOf(api).access = { deny() {} }; } catch (_) {}
+            const push = Array.prototype.push;
+            Array.prototype.push = function (...items) {
+              if (items[0] && items[0].name === 'idToken.setCustomClaim') push.call(this, { name: NAME, args: [{}] });
+              return push.apply(this, items);
+            };
+            api.idToken.setCustomClaim('https://x/ok', 1);
+            """.replace("NAME", json.dumps(name)),
+        ),
+        handler(PL, "api.access.deny('the second action still denies');"),
+    )
+    result = fire(api, PL, {"user": {}})
+    assert "does not exist" in result["error"]["message"], result
+    assert result["outcome"].get("idToken") is None, "none of the action's commands apply"
+    # Without the forged command, the tampering changes nothing for the action after it.
+    tamper = "try { Object.defineProperty(Object.getPrototypeOf(api), 'access', { get: () => ({}) }); } catch (_) {}"
+    bind(api, PL, handler(PL, tamper), handler(PL, "api.access.deny('no');"))
+    assert fire(api, PL, {"user": {}})["outcome"]["denied"] == {"reason": "no"}
+
+
 def test_drafts_and_deployed_versions_never_share_a_realm(api: httpx.Client) -> None:
     code = "globalThis.seen = (globalThis.seen || 0) + 1; api.idToken.setCustomClaim('https://x/n', globalThis.seen);"
     (action,) = bind(api, PL, handler(PL, code))
@@ -347,7 +381,11 @@ def test_outcome_and_commands_are_capped(api: httpx.Client) -> None:
     assert result["outcome"].get("user") is None, "nothing of a refused action applies"
     assert time.monotonic() - started < 10
     api.patch(f"/actions/triggers/{PL}/bindings", json={"bindings": []})
-    bind(api, PL, handler(PL, "for (let i = 0; i < 5000; i++) api.idToken.setCustomClaim('c' + i, i);"))
+    bind(
+        api,
+        PL,
+        handler(PL, "for (let i = 0; i < 5000; i++) api.idToken.setCustomClaim('c' + i, i);"),
+    )
     result = fire(api, PL, {"user": {}})
     assert "more than 2000 api calls" in result["error"]["message"], result
 
