@@ -252,7 +252,8 @@ async function runFlow(req) {
     if (last && !last.error) { last.error = errorJson(new Error(MEMORY_EXCEEDED)); drop(last.version_id); }
   }
   return {
-    results, outcome: state.outcome, event: state.event, cache_writes: state.cacheWrites || [],
+    // The event travels back only for a suspended flow: the state it resumes from.
+    results, outcome: state.outcome, event: suspended === null ? undefined : state.event, cache_writes: state.cacheWrites || [],
     suspended_at: suspended, duration_ms: Date.now() - started, recycle,
   };
 }
