@@ -238,6 +238,32 @@ def test_a_forged_command_cannot_name_an_inherited_member(api: httpx.Client, nam
     assert fire(api, PL, {"user": {}})["outcome"]["denied"] == {"reason": "no"}
 
 
+def test_a_command_cannot_pass_itself_off_as_a_read(api: httpx.Client) -> None:
+    """Reads are recorded but not replayed; a state change marked as one would make the
+    execution record claim a call that never applied."""
+    bind(
+        api,
+        PL,
+        handler(
+            PL,
+            """
+            const push = Array.prototype.push;
+            Array.prototype.push = function (...items) {
+              if (items[0] && items[0].name === 'cache.get') {
+                push.call(this, { name: 'access.deny', args: ['never applied'], replay: false });
+              }
+              return push.apply(this, items);
+            };
+            api.cache.get('k');
+            """,
+        ),
+    )
+    result = fire(api, PL, {"user": {}})
+    assert "only read-only methods" in result["error"]["message"], result
+    assert result["results"][0]["response"]["commands"] == [], result
+    assert "denied" not in result["outcome"]
+
+
 def test_drafts_and_deployed_versions_never_share_a_realm(api: httpx.Client) -> None:
     code = "globalThis.seen = (globalThis.seen || 0) + 1; api.idToken.setCustomClaim('https://x/n', globalThis.seen);"
     (action,) = bind(api, PL, handler(PL, code))
@@ -482,6 +508,10 @@ def test_public_network_setting_refuses_every_non_public_address(tmp_path: Path,
                 f"http://192.168.0.1:{pong}/",
                 f"http://100.64.0.1:{pong}/",
                 f"http://[fe80::1]:{pong}/",
+                # Cloud metadata over IPv6 (AWS, Google Cloud) and through NAT64.
+                f"http://[fd00:ec2::254]:{pong}/latest/meta-data/",
+                f"http://[fd20:ce::254]:{pong}/computeMetadata/v1/",
+                f"http://[64:ff9b::a9fe:a9fe]:{pong}/latest/meta-data/",
             ]
             hosts += [["169.254.169.254", pong], ["10.1.2.3", pong]]
             bind(api, PL, handler(PL, CONNECT))
@@ -489,7 +519,7 @@ def test_public_network_setting_refuses_every_non_public_address(tmp_path: Path,
             reached = {k: v for k, v in outcome.items() if not v.startswith("refused")}
             assert not reached, reached
             # Refused by the permission, before any packet: IPv4 forms and names.
-            checked = {k: v for k, v in outcome.items() if "fe80" not in k and "fd00" not in k}
+            checked = {k: v for k, v in outcome.items() if "fe80" not in k}
             assert all("net access" in v or "fetch failed" in v for v in checked.values()), checked
     finally:
         server.stop()

@@ -274,6 +274,14 @@ function validScope(scope) {
 }
 const tooManyScopes = () => new Error(`The number of scopes exceeds the allowed maximum of ${LIMITS.scopeCount}.`);
 
+// The methods that only read: recorded (replay: false) but never replayed. A command list
+// may mark no other method so, or its record could claim calls that never applied.
+const READS = new Set([
+  'cache.get', 'groups.getUserGroups', 'groups.hasGroupMembership', 'redirect.canRedirect',
+  'redirect.encodeToken', 'redirect.validateToken', 'roles.getUserEffectiveRoles',
+  'roles.getUserEffectiveRolesByIds', 'roles.getUserEffectiveRolesByNames', 'rules.wasExecuted',
+]);
+
 // ==== makeApi ================================================================================
 
 function makeApi(trigger, state, action, spec, liveEvent) {
@@ -294,7 +302,10 @@ function makeApi(trigger, state, action, spec, liveEvent) {
     return clone(list);
   };
   const record = (name, args) => action.commands.push({ name, args: argsOf(args) });
-  const read = (name, args) => action.commands.push({ name, args: argsOf(args), replay: false });
+  const read = (name, args) => {
+    if (!READS.has(name)) throw new Error(`${name} is not a read-only method`);
+    action.commands.push({ name, args: argsOf(args), replay: false });
+  };
   // A state-changing method: runs fn (which throws on bad arguments), then records the call.
   const command = (name, fn, returnsApi) => (...args) => {
     const result = fn(...args);
@@ -973,4 +984,4 @@ function methods(trigger) {
   return names.sort();
 }
 
-module.exports = { makeApi, namespaces, handlerName, continueName, methods, TRIGGERS: Object.keys(HANDLERS), LIMITS };
+module.exports = { makeApi, namespaces, READS, handlerName, continueName, methods, TRIGGERS: Object.keys(HANDLERS), LIMITS };

@@ -13,7 +13,7 @@ const readline = require('node:readline');
 const proc = require('node:process');
 const triggersSource = fs.readFileSync(path.join(__dirname, 'triggers.cjs'), 'utf8');
 const realmSource = fs.readFileSync(path.join(__dirname, 'realm.js'), 'utf8');
-const { makeApi, namespaces, handlerName, continueName } = require('./triggers.cjs');
+const { makeApi, namespaces, READS, handlerName, continueName } = require('./triggers.cjs');
 
 const encoder = new TextEncoder();
 // Straight to the pipe: a third of the cost of process.stdout's stream for each reply.
@@ -32,7 +32,6 @@ const LOG_LIMIT = 64 * 1024;
 const MAX_COMMANDS = 2000;
 const OUTCOME_LIMIT = 1024 * 1024;
 const MEMORY_EXCEEDED = 'The action exceeded its memory limit';
-const NO_REPLAY = new Set(['redirect.encodeToken', 'redirect.validateToken']);
 const realmUrl = URL.createObjectURL(new Blob([realmSource], { type: 'application/javascript' }));
 
 const codes = new Map();   // version id -> source (kept so that an evicted realm can come back)
@@ -146,10 +145,11 @@ function replay(trigger, state, spec, commands) {
     const name = command && command.name;
     const args = command && command.args;
     if (typeof name !== 'string' || !Array.isArray(args)) throw new Error('The action returned a malformed command');
-    if (NO_REPLAY.has(name) || command.replay === false) {
+    if (READS.has(name)) {
       action.commands.push({ name, args: clone(args), replay: false });
       continue;
     }
+    if (command.replay === false) throw new Error(`The action marked ${name} as a read: only read-only methods are`);
     const parts = name.split('.');
     let target = api;
     let owner = null;
