@@ -327,6 +327,24 @@ def test_timers_and_rejections_of_one_execution_never_reach_another(api: httpx.C
     assert "LEAKED" not in result["results"][0]["response"]["logs"], result
 
 
+def test_a_late_rejection_fails_no_later_execution_of_the_same_action(api: httpx.Client) -> None:
+    """Work that is not a timer (here a digest off the thread) outlives its execution; when
+    it rejects, the execution running then is not the one to blame."""
+    code = """
+    if (event.request.query.first) {
+      crypto.subtle.digest('SHA-256', new Uint8Array(64e6)).then(() => { throw new Error('LATE-REJECTION'); });
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    api.idToken.setCustomClaim('https://x/ok', 1);
+    """
+    bind(api, PL, handler(PL, code))
+    fire(api, PL, {"user": {}, "request": {"query": {"first": "1"}}})
+    result = fire(api, PL, {"user": {}})
+    assert "error" not in result, result
+    assert claims(result) == {"https://x/ok": 1}
+
+
 def test_a_lingering_callback_cannot_stall_the_next_flow(api: httpx.Client) -> None:
     bind(api, PL, handler(PL, "setTimeout(() => { while (true) {} }, 50);"))
     fire(api, PL, {"user": {}})

@@ -81,7 +81,11 @@ function contain(req) {
       current.logs.push(current.logBytes > LOG_LIMIT ? '[log output truncated]\n' : line);
     };
   }
-  const failCurrent = (reason) => { if (current && !current.failure) current.failure = reason; };
+  // Only the execution that made the failing promise or callback fails: the async context
+  // travels with it, so a late rejection of an earlier execution never blames a later one.
+  const failCurrent = (reason) => {
+    if (current && !current.failure && executions.getStore() === current.id) current.failure = reason;
+  };
   g.addEventListener('unhandledrejection', (e) => { e.preventDefault(); failCurrent(e.reason); });
   g.addEventListener('error', (e) => { e.preventDefault(); failCurrent(e.error); });
 }
