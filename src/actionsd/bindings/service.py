@@ -20,7 +20,7 @@ from actionsd import errors
 from actionsd.actions import render
 from actionsd.actions.service import Limits
 from actionsd.bindings.models import BindingItemIn
-from actionsd.db.engine import committed, replace_rows
+from actionsd.db.engine import committed
 from actionsd.db.schema import action_versions, actions, bindings, counters, triggers
 from actionsd.triggers import catalog
 from actionsd.util import envelope, fmt_ts, new_id, now_ns
@@ -150,6 +150,7 @@ _BUMP = (
     .returning(triggers.c.revision)
 )
 _LIST = sa.select(bindings).where(bindings.c.trigger_id == _TRIGGER_KEY)
+_CLEAR = bindings.delete().where(bindings.c.trigger_id == _TRIGGER_KEY)
 
 
 def replace_bindings(
@@ -180,7 +181,9 @@ def replace_bindings(
     found = list(conn.execute(_REFERRED, {"ids": [*by_id, *kept_actions], "names": by_name}))
     resolved = resolve(trigger_id, items, existing, found)
     new_rows = rows_of(trigger_id, resolved, now_ns())
-    replace_rows(conn, bindings, "trigger_id", trigger_id, new_rows)
+    conn.execute(_CLEAR, key)
+    if new_rows:
+        conn.execute(bindings.insert(), new_rows)
     written = [SimpleNamespace(**row) for row in new_rows]
     return Bindings(written, {a.id: a for _, a, _ in resolved}, _deployed_of(found)), revision
 

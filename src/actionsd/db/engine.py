@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -110,41 +109,6 @@ async def committed_now(engine: Engine, read: Callable[[Connection], T]) -> T:
     if engine.dialect.name == "sqlite":
         return committed(engine, read)
     return await run_in_threadpool(committed, engine, read)
-
-
-def replace_rows(
-    conn: Connection, table: sa.Table, column: str, key: Any, rows: list[dict[str, Any]]
-) -> None:
-    """Delete ``table``'s rows whose ``column`` is ``key`` and insert ``rows`` instead.
-    On PostgreSQL that is one statement, one round trip while the caller holds its locks;
-    SQLite (a local file, and no DELETE inside WITH) takes two."""
-    if conn.dialect.name != "postgresql":
-        conn.execute(_delete_statement(table, column), {"replace_key": key})
-        if rows:
-            conn.execute(table.insert(), rows)
-        return
-    conn.execute(_replace_statement(table, column), {"replace_key": key, "rows": rows})
-
-
-@functools.cache
-def _delete_statement(table: sa.Table, column: str) -> sa.Delete:
-    return table.delete().where(table.c[column] == sa.bindparam("replace_key"))
-
-
-@functools.cache
-def _replace_statement(table: sa.Table, column: str) -> sa.Insert:
-    # The rows travel as one JSON parameter. The INSERT waits for the DELETE (its
-    # condition reads the deleted rows' count), so a row that keeps its key replaces
-    # itself without a unique-key conflict.
-    cleared = _delete_statement(table, column).returning(table.c[column]).cte("cleared")
-    given = (
-        sa.func.json_to_recordset(sa.bindparam("rows", type_=sa.JSON))
-        .table_valued(*(sa.column(c.name, c.type) for c in table.c))
-        .render_derived(name="given", with_types=True)
-    )
-    done = sa.select(sa.func.count()).select_from(cleared).scalar_subquery()
-    new_rows = sa.select(*given.c).where(done >= 0)
-    return table.insert().from_select([c.name for c in table.c], new_rows).add_cte(cleared)
 
 
 @contextlib.contextmanager
