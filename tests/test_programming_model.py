@@ -939,6 +939,17 @@ def test_post_login_redirect_prompt_and_continue(api: httpx.Client) -> None:
             ["redirect.validateToken"],
         ),
         Case("prompt.data", "event.request.body.favourite", ok("blue")),
+        Case(
+            "prompt.event",
+            "event.prompt",
+            ok(
+                {
+                    "id": "favourite-colour",
+                    "fields": {"colour": "red", "favourite": "blue"},
+                    "vars": {"n": 1},
+                }
+            ),
+        ),
     ]
     first_cases = [
         Case(
@@ -1250,6 +1261,27 @@ def test_password_reset_post_challenge_every_method(api: httpx.Client) -> None:
         "transaction": {"result_url": "https://app.acme.example/done?r=1"},
         "redirect": {"prompt": {"id": "pwd-extra", "fields": {}, "vars": {}}},
         "denied": {"reason": "not allowed"},
+    }
+
+
+def test_password_reset_prompt_answers_reach_on_continue(api: httpx.Client) -> None:
+    """The rendered prompt comes back through the continue endpoint as event.prompt: the
+    render's id and vars, the posted fields."""
+    trigger = "password-reset-post-challenge"
+    code = (
+        "exports.onExecutePostChallenge = async (event, api) => { api.prompt.render('pwd-extra', { vars: { step: 2 } }); };"
+        "exports.onContinuePostChallenge = async (event, api) => {"
+        " const p = event.prompt;"
+        " api.transaction.setResultUrl('https://app.acme.example/done', { query: { colour: p.fields.colour, id: p.id, step: String(p.vars.step) } }); };"
+    )
+    bind(api, trigger, code)
+    first = fire(api, trigger, sample(trigger))
+    assert first["status"] == "suspended", first
+    cont = f"{root(api)}/actionsd/v1/executions/{first['execution_id']}/continue"
+    second = api.post(cont, json={"body": {"colour": "green"}}).json()
+    assert second["status"] == "final" and "error" not in second, second
+    assert second["outcome"]["transaction"] == {
+        "result_url": "https://app.acme.example/done?colour=green&id=pwd-extra&step=2"
     }
 
 

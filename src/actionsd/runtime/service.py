@@ -33,7 +33,7 @@ from actionsd.db.schema import action_module_versions, action_versions, actions,
 from actionsd.runtime.executions import ExecutionStore
 from actionsd.runtime.pool import PoolBusy, Sandbox, WorkerFailure, WorkerPool
 from actionsd.triggers import catalog
-from actionsd.triggers.events import with_defaults
+from actionsd.triggers.events import answered_prompt, with_defaults
 from actionsd.util import now_ns
 
 RUNNABLE = (
@@ -264,15 +264,19 @@ class Runtime:
         }
 
     def resume(self, execution_id: str, params: dict[str, Any]) -> FlowResult:
-        """Continue a flow suspended by a redirect: the redirecting action's
-        ``onContinue…`` handler runs with ``params`` (query/body) in ``event.request``,
-        then the actions after it."""
+        """Continue a flow suspended by a redirect or a rendered prompt: the suspending
+        action's ``onContinue…`` handler runs with ``params`` (query/body) in
+        ``event.request``, then the actions after it. After a prompt, ``event.prompt``
+        carries its id and vars and the posted ``body`` as its fields."""
         row = self.store.load(execution_id)
         if row is None:
             raise errors.NotFound(errors.EXECUTION_NOT_FOUND)
         if row["status"] != "suspended" or not row.get("state"):
             raise errors.Conflict("That execution is not waiting to be continued.")
         state = row["state"]
+        event = state["event"]
+        if state.get("prompt"):
+            event = {**event, "prompt": answered_prompt(state["prompt"], params.get("body"))}
         code = self._code_for(state["actions"])
         with transaction(self.engine, write=False) as conn:
             pinned = [
@@ -284,7 +288,7 @@ class Runtime:
         return self._run(
             execution_id=execution_id,
             trigger_id=row["trigger_id"],
-            event=state["event"],
+            event=event,
             actions=state["actions"],
             code=code,
             start=state["index"],
@@ -420,6 +424,9 @@ class Runtime:
                 "actions": actions,
                 "index": suspended_at,
                 "outcome": {k: v for k, v in reply["outcome"].items() if k != "redirect"},
+                # What api.prompt.render asked for: event.prompt on the way back is built
+                # from it, never from what the browser posts.
+                "prompt": (reply["outcome"].get("redirect") or {}).get("prompt"),
             }
         self.store.record(row, now=status == "suspended", replace=bool(previous))
         return FlowResult(
