@@ -395,7 +395,46 @@ def test_outcome_and_commands_are_capped(api: httpx.Client) -> None:
         handler(PL, "for (let i = 0; i < 5000; i++) api.idToken.setCustomClaim('c' + i, i);"),
     )
     result = fire(api, PL, {"user": {}})
-    assert "more than 2000 api calls" in result["error"]["message"], result
+    assert result["error"]["message"].startswith("MaxSideEffectsExceeded"), result
+    assert len(result["outcome"]["idToken"]["claims"]) == 2000, "the calls before the limit apply"
+
+
+def test_the_side_effect_limit_cannot_be_dodged_or_forged_past(api: httpx.Client) -> None:
+    """The counter is not the command list: hiding calls from the list (a patched
+    Array.prototype.push) still spends them, and a report padded with copies of a command
+    is replayed on a fresh api, which applies no more than the limit."""
+    hide = """
+    const push = Array.prototype.push;
+    Array.prototype.push = function (...items) {
+      if (items[0] && items[0].name === 'cache.set') return this.length;
+      return push.apply(this, items);
+    };
+    const codes = [];
+    for (let i = 0; i < 2100; i++) { const r = api.cache.set('k', 'v'); codes[i] = r.type === 'success' ? 'ok' : r.code; }
+    Array.prototype.push = push;
+    console.log(JSON.stringify({ ok: codes.filter((c) => c === 'ok').length, then: [...new Set(codes.slice(2000))] }));
+    """
+    bind(api, PL, handler(PL, hide))
+    result = fire(api, PL, {"user": {}})
+    assert "error" not in result, result
+    logs = json.loads(result["results"][0]["response"]["logs"])
+    assert logs == {"ok": 2000, "then": ["MaxSideEffectsExceeded"]}, logs
+
+    api.patch(f"/actions/triggers/{PL}/bindings", json={"bindings": []})
+    pad = """
+    const push = Array.prototype.push;
+    Array.prototype.push = function (...items) {
+      if (items[0] && items[0].name === 'idToken.setCustomClaim') { push.apply(this, items); push.apply(this, items); }
+      return push.apply(this, items);
+    };
+    for (let i = 0; i < 1000; i++) api.idToken.setCustomClaim('https://x/c' + i, i);
+    Array.prototype.push = push;
+    """
+    bind(api, PL, handler(PL, pad))
+    result = fire(api, PL, {"user": {}})
+    message = result["error"]["message"]
+    assert "refused" in message and "MaxSideEffectsExceeded" in message, result
+    assert result["outcome"].get("idToken") is None, "none of the padded report applies"
 
 
 # ---- §5: the server from its own actions -----------------------------------------------------

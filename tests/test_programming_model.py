@@ -20,7 +20,7 @@ import pytest
 from actionsd.triggers.events import sample
 from tests.helpers import create_action, wait_status
 from tests.runtime_helpers import HANDLERS as HANDLER
-from tests.runtime_helpers import VERSIONS, bind, fire, root
+from tests.runtime_helpers import VERSIONS, bind, fire, handler, root
 
 ENTITY_BOUND = ("custom-token-exchange", "event-stream", "password-hash-migration", "mcp-tool")
 ALL_VERSIONS = {**VERSIONS, **dict.fromkeys(ENTITY_BOUND, "v1")}
@@ -186,6 +186,75 @@ def test_cache_only_triggers(api: httpx.Client, trigger: str) -> None:
     cases = [*cache_cases(), Case("nothing.else", "Object.keys(api).join(',')", ok("cache"))]
     (first, *_) = both(api, trigger, cases, sample(trigger))
     assert first["outcome"] == {}
+
+
+# ---- the side-effect limit (MaxSideEffectsExceeded) ---------------------------------------
+
+EXHAUSTED = (
+    "MaxSideEffectsExceeded: an action may make at most 2000 api calls that change the transaction."
+)
+REFUSED = ok({"type": "error", "code": "MaxSideEffectsExceeded"})
+
+
+def side_effect_cases() -> list[Case]:
+    return [
+        Case(
+            "fill",
+            "(() => { let n = 0; for (let i = 0; i < 1999; i++) if (api.cache.set('k', 'v').type === 'success') n++; return n; })()",
+            ok(1999),
+            ["cache.set"] * 1999,
+        ),
+        Case(
+            "last",
+            "api.idToken.setCustomClaim('https://x/last', 1)",
+            ok(API),
+            ["idToken.setCustomClaim"],
+        ),
+        Case("cache.set", "api.cache.set('k', 'w')", REFUSED),
+        Case("cache.delete", "api.cache.delete('k')", REFUSED),
+        Case(
+            "checks.first",
+            "[api.cache.set('k'.repeat(65), 'v').code, api.cache.delete('nope').code]",
+            ok(["CacheKeySizeExceeded", "CacheKeyDoesNotExist"]),
+        ),
+        Case("claim", "api.idToken.setCustomClaim('https://x/over', 1)", err(EXHAUSTED)),
+        Case("deny", "api.access.deny('late')", err(EXHAUSTED)),
+        Case("redirect", "api.redirect.sendUserTo('https://idp.example')", err(EXHAUSTED)),
+        Case("render", "api.prompt.render('p')", err(EXHAUSTED)),
+        Case(
+            "reads",
+            "[api.cache.get('k').value, api.redirect.canRedirect()]",
+            ok(["v", True]),
+            ["cache.get", "redirect.canRedirect"],
+        ),
+    ]
+
+
+def test_side_effects_are_capped_per_action(api: httpx.Client) -> None:
+    """Auth0's MaxSideEffectsExceeded: past the limit the cache answers the error code (after
+    its own checks) and changes nothing, every other state-changing call throws, reads still
+    answer; the next action starts with a budget of its own."""
+    cases = side_effect_cases()
+    code = action_code("post-login", cases)
+    event = sample("post-login")
+    check(cases, run_test_endpoint(api, "post-login", code, event))
+    bind(
+        api,
+        "post-login",
+        code,
+        handler(
+            "post-login",
+            "api.idToken.setCustomClaim('https://x/next', api.cache.get('k') === undefined);",
+        ),
+    )
+    result = fire(api, "post-login", event)
+    assert result["status"] == "final" and "error" not in result, result
+    first, second = result["results"]
+    check(cases, {"logs": first["response"]["logs"], "commands": first["response"]["commands"]})
+    assert second["response"]["commands"][-1]["name"] == "idToken.setCustomClaim"
+    assert result["outcome"] == {
+        "idToken": {"claims": {"https://x/last": 1, "https://x/next": True}}
+    }
 
 
 # ---- post-login -------------------------------------------------------------------------
