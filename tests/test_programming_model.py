@@ -20,7 +20,7 @@ import pytest
 from actionsd.triggers.events import sample
 from tests.helpers import create_action, wait_status
 from tests.runtime_helpers import HANDLERS as HANDLER
-from tests.runtime_helpers import VERSIONS, bind, fire, handler, root
+from tests.runtime_helpers import VERSIONS, bind, deployed, fire, handler, root
 
 ENTITY_BOUND = ("custom-token-exchange", "event-stream", "password-hash-migration", "mcp-tool")
 ALL_VERSIONS = {**VERSIONS, **dict.fromkeys(ENTITY_BOUND, "v1")}
@@ -83,9 +83,16 @@ def run_test_endpoint(
     return payload
 
 
-def run_flow(api: httpx.Client, trigger: str, code: str, event: dict[str, Any]) -> dict[str, Any]:
+def fire_one(api: httpx.Client, trigger: str, code: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A fired flow of one action: bound, or named (an entity-bound trigger's)."""
+    if trigger in ENTITY_BOUND:
+        return fire(api, trigger, event, deployed(api, trigger, code)["id"])
     bind(api, trigger, code)
-    result = fire(api, trigger, event)
+    return fire(api, trigger, event)
+
+
+def run_flow(api: httpx.Client, trigger: str, code: str, event: dict[str, Any]) -> dict[str, Any]:
+    result = fire_one(api, trigger, code, event)
     assert "error" not in result, result["error"]
     (only,) = result["results"]
     return {
@@ -106,11 +113,9 @@ def check(cases: list[Case], got: dict[str, Any]) -> None:
 def both(
     api: httpx.Client, trigger: str, cases: list[Case], event: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """Run the cases through /test and, where the trigger has bindings, a flow."""
+    """Run the cases through /test and through a fired flow."""
     code = action_code(trigger, cases)
-    runs = [run_test_endpoint(api, trigger, code, event)]
-    if trigger not in ENTITY_BOUND:
-        runs.append(run_flow(api, trigger, code, event))
+    runs = [run_test_endpoint(api, trigger, code, event), run_flow(api, trigger, code, event)]
     for got in runs:
         check(cases, got)
     assert all(r["outcome"] == runs[0]["outcome"] for r in runs)
@@ -1473,7 +1478,7 @@ def test_custom_token_exchange_every_method(api: httpx.Client) -> None:
         Case("deny", "api.access.deny('unauthorized_client', 'No access')", ok(), ["access.deny"]),
         *cache_cases(),
     ]
-    (first,) = both(api, "custom-token-exchange", cases, sample("custom-token-exchange"))
+    (first, _) = both(api, "custom-token-exchange", cases, sample("custom-token-exchange"))
     assert first["outcome"] == {
         "authentication": {
             "user": {
@@ -1497,14 +1502,14 @@ def test_custom_token_exchange_every_method(api: httpx.Client) -> None:
 # ---- the event ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("trigger", sorted(VERSIONS))
+@pytest.mark.parametrize("trigger", sorted(ALL_VERSIONS))
 def test_flow_events_carry_every_declared_field(api: httpx.Client, trigger: str) -> None:
     from actionsd.triggers.events import defaults
 
     log = "console.log(JSON.stringify(event));"
-    bind(api, trigger, f"exports.{HANDLER[trigger]} = async (event, api) => {{ {log} }};")
+    code = f"exports.{HANDLER[trigger]} = async (event, api) => {{ {log} }};"
     given = {"user": {"user_id": "auth0|mine", "app_metadata": {"plan": "pro"}}, "tenant": None}
-    result = fire(api, trigger, given)
+    result = fire_one(api, trigger, code, given)
     seen = json.loads(result["results"][0]["response"]["logs"])
     assert set(seen) == set(defaults(trigger)) | set(given)
     assert seen["tenant"] is None, "the caller's values win, null included"

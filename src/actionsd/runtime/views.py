@@ -43,6 +43,12 @@ class ExecutionListOut(BaseModel):
 class FireIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     event: dict[str, Any] = Field(description="The trigger's event object, as Auth0 documents it.")
+    action_id: str | None = Field(
+        default=None,
+        description="Entity-bound triggers only (custom-token-exchange, event-stream, "
+        "password-hash-migration, mcp-tool): the action whose deployed version runs, as the "
+        "entity that names it would run it. Other triggers run their bound actions.",
+    )
 
 
 class ContinueIn(BaseModel):
@@ -135,10 +141,12 @@ async def execute_trigger(
     body: FireIn,
 ) -> Any:
     """Fire a trigger: run its bound actions in binding order against the event and
-    answer the combined commands and the execution id. Not part of Auth0's API: the
-    entry point for identity servers (scope ``execute:actions``)."""
+    answer the combined commands and the execution id; an entity-bound trigger runs the
+    deployed version of ``action_id``. Not part of Auth0's API: the entry point for
+    identity servers (scope ``execute:actions``)."""
     # On the event loop: the worker's pipes are awaited there, no thread per login.
-    return (await state.require_runtime().afire(triggerId, body.event)).as_json()
+    runtime = state.require_runtime()
+    return (await runtime.afire(triggerId, body.event, body.action_id)).as_json()
 
 
 @router.post(
