@@ -928,6 +928,62 @@ def test_post_login_methods_that_stop_the_flow(
     assert result["outcome"] == {"denied": denied, **rest}
 
 
+def test_stopping_commands_through_the_test_endpoint(api: httpx.Client) -> None:
+    """/test runs the whole action, so every stopping command lands in its outcome: the
+    later denial wins, the revocations keep their options."""
+    cases = [
+        Case("deny", "api.access.deny('no entry')", ok(API), ["access.deny"]),
+        Case(
+            "session",
+            "api.session.revoke('bye', { preserveRefreshTokens: true })",
+            ok(),
+            ["session.revoke"],
+        ),
+        Case("refresh", "api.refreshToken.revoke('stolen')", ok(), ["refreshToken.revoke"]),
+        Case(
+            "validation",
+            "api.validation.error('too_young', 'Must be 18')",
+            ok(API),
+            ["validation.error"],
+        ),
+    ]
+    got = run_test_endpoint(
+        api, "post-login", action_code("post-login", cases), sample("post-login")
+    )
+    check(cases, got)
+    assert got["outcome"] == {
+        "denied": {"code": "too_young", "reason": "Must be 18", "validation": True},
+        "session": {"revoke": {"reason": "bye", "preserveRefreshTokens": True}},
+        "refresh_token": {"revoke": {"reason": "stolen"}},
+    }
+
+
+def test_later_actions_see_what_earlier_ones_set(api: httpx.Client) -> None:
+    """What Auth0 makes visible in the event at once reaches the next action of the flow:
+    transaction metadata and target scopes, session metadata and cookie mode, user metadata."""
+    first = handler(
+        "post-login",
+        "api.transaction.setMetadata('step', 1); api.transaction.addTargetScope('read:a');"
+        " api.session.setMetadata('device', 'laptop'); api.session.setCookieMode('non-persistent');"
+        " api.user.setAppMetadata('plan', 'team');",
+    )
+    second = handler(
+        "post-login",
+        "console.log(JSON.stringify({ tx: event.transaction, session: event.session,"
+        " app: event.user.app_metadata }));",
+    )
+    bind(api, "post-login", first, second)
+    event = sample("post-login")
+    result = fire(api, "post-login", event)
+    assert "error" not in result, result
+    seen = json.loads(result["results"][1]["response"]["logs"])
+    assert seen["tx"]["metadata"] == {**event["transaction"]["metadata"], "step": 1}
+    assert "read:a" in seen["tx"]["target_scopes"]
+    assert seen["session"]["metadata"] == {**event["session"]["metadata"], "device": "laptop"}
+    assert seen["session"]["cookie"] == {"mode": "non-persistent"}
+    assert seen["app"] == {**event["user"]["app_metadata"], "plan": "team"}
+
+
 def test_post_login_guards_that_depend_on_the_event(api: httpx.Client) -> None:
     cases = [
         Case(
@@ -1064,13 +1120,15 @@ def test_post_login_redirect_prompt_and_continue(api: httpx.Client) -> None:
         )
         return execute + resume
 
+    event = sample("post-login")
+    for cases in (first_cases, render_cases):  # the same answers through /test
+        check(cases, run_test_endpoint(api, "post-login", action_code("post-login", cases), event))
     bind(
         api,
         "post-login",
         with_continue(first_cases, continue_cases[:5]),
         with_continue(render_cases, continue_cases[5:]),
     )
-    event = sample("post-login")
     first = fire(api, "post-login", event)
     assert first["status"] == "suspended"
     assert first["outcome"]["redirect"] == {"url": "https://idp.example/step?a=1"}
