@@ -232,6 +232,12 @@ def side_effect_cases() -> list[Case]:
             ok(["v", True]),
             ["cache.get", "redirect.canRedirect"],
         ),
+        Case(
+            "reads.unrecorded",
+            "(() => { for (let i = 0; i < 2100; i++) api.cache.get('k'); return api.cache.get('k').value; })()",
+            ok("v"),
+            ["cache.get"] * 1998,  # 2,000 reads are recorded, the rest still answer
+        ),
     ]
 
 

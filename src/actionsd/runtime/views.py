@@ -57,7 +57,9 @@ class ContinueIn(BaseModel):
         default=None, description="Query of the request that came back."
     )
     body: dict[str, Any] | None = Field(
-        default=None, description="Form body of the request that came back."
+        default=None,
+        description="Form body of the request that came back; after api.prompt.render, "
+        "its members are the prompt's fields (event.prompt.fields).",
     )
 
 
@@ -160,7 +162,8 @@ async def execute_trigger(
 def continue_execution(
     state: State, id: str, body: Annotated[ContinueIn | None, Body()] = None
 ) -> Any:
-    """Resume a flow that a redirect suspended (``api.redirect.sendUserTo``): the
-    redirecting action's ``onContinue…`` handler runs, then the rest of the flow."""
+    """Resume a flow that a redirect or a prompt suspended (``api.redirect.sendUserTo``,
+    ``api.prompt.render``): that action's ``onContinue…`` handler runs, then the rest of
+    the flow."""
     params = body.model_dump(exclude_none=True) if body is not None else {}
     return state.require_runtime().resume(id, params).as_json()
