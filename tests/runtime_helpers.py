@@ -28,32 +28,42 @@ VERSIONS = {
 }
 
 
+def deployed(api: httpx.Client, trigger: str, code: str, **create: Any) -> dict[str, Any]:
+    """Create, build and deploy one action of ``trigger``."""
+    action = create_action(
+        api,
+        f"{trigger}-{next(_n)}",
+        trigger=trigger,
+        version=VERSIONS.get(trigger, "v1"),
+        code=code,
+        **create,
+    )
+    built = wait_status(api, action["id"])
+    assert built["status"] == "built", built
+    deploy(api, action["id"])
+    return action
+
+
 def bind(api: httpx.Client, trigger: str, *codes: str, **create: Any) -> list[dict[str, Any]]:
     """Create, build, deploy and bind one action per code, in order."""
-    made = []
-    for code in codes:
-        action = create_action(
-            api,
-            f"{trigger}-{next(_n)}",
-            trigger=trigger,
-            version=VERSIONS[trigger],
-            code=code,
-            **create,
-        )
-        built = wait_status(api, action["id"])
-        assert built["status"] == "built", built
-        deploy(api, action["id"])
-        made.append(action)
+    made = [deployed(api, trigger, code, **create) for code in codes]
     refs = [{"ref": {"type": "action_id", "value": a["id"]}} for a in made]
     response = api.patch(f"/actions/triggers/{trigger}/bindings", json={"bindings": refs})
     assert response.status_code == 200, response.text
     return made
 
 
-def fire(api: httpx.Client, trigger: str, event: dict[str, Any] | None = None) -> dict[str, Any]:
-    response = api.post(
-        f"{root(api)}/actionsd/v1/triggers/{trigger}/execute", json={"event": event or {}}
-    )
+def fire(
+    api: httpx.Client,
+    trigger: str,
+    event: dict[str, Any] | None = None,
+    action_id: str | None = None,
+) -> dict[str, Any]:
+    """Fire the trigger's bound flow, or an entity-bound trigger's ``action_id``."""
+    body: dict[str, Any] = {"event": event or {}}
+    if action_id is not None:
+        body["action_id"] = action_id
+    response = api.post(f"{root(api)}/actionsd/v1/triggers/{trigger}/execute", json=body)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body

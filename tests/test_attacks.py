@@ -264,6 +264,48 @@ def test_a_command_cannot_pass_itself_off_as_a_read(api: httpx.Client) -> None:
     assert "denied" not in result["outcome"]
 
 
+def test_a_forged_continue_body_cannot_set_the_prompts_id_or_vars(api: httpx.Client) -> None:
+    """After api.prompt.render, the browser's post is the prompt's fields only: its id and
+    vars stay the render call's, a `__proto__` member is a field like any other, and a
+    flow suspended by a redirect gets no event.prompt from what is posted."""
+    report = "api.idToken.setCustomClaim('https://x/p', { prompt: event.prompt, polluted: ({}).polluted === undefined ? null : 'yes' });"
+    render = "api.prompt.render('pick', { fields: { colour: 'red' }, vars: { tier: 'gold' } });"
+    code = handler(PL, render) + handler(PL, report).replace(
+        "onExecutePostLogin", "onContinuePostLogin"
+    )
+    forged = {
+        "id": "other",
+        "vars": {"tier": "platinum"},
+        "prompt": {"id": "x", "vars": {"tier": "platinum"}},
+        "__proto__": {"polluted": True},
+        "a b": 1,
+        "colour": "blue",
+    }
+    bind(api, PL, code)
+    first = fire(api, PL, {"user": {}})
+    assert first["status"] == "suspended", first
+    cont = f"{root(api)}/actionsd/v1/executions/{first['execution_id']}/continue"
+    second = api.post(cont, json={"query": {"id": "q", "vars": "q"}, "body": forged}).json()
+    seen = claims(second)["https://x/p"]
+    assert seen["polluted"] is None, "no prototype was touched"
+    prompt = seen["prompt"]
+    assert (prompt["id"], prompt["vars"]) == ("pick", {"tier": "gold"}), prompt
+    assert prompt["fields"]["colour"] == "blue" and "a b" not in prompt["fields"], prompt
+
+    api.patch(f"/actions/triggers/{PL}/bindings", json={"bindings": []})
+    redirect = "api.redirect.sendUserTo('https://idp.example/step');"
+    bind(
+        api,
+        PL,
+        handler(PL, redirect)
+        + handler(PL, report).replace("onExecutePostLogin", "onContinuePostLogin"),
+    )
+    first = fire(api, PL, {"user": {}})
+    cont = f"{root(api)}/actionsd/v1/executions/{first['execution_id']}/continue"
+    second = api.post(cont, json={"body": forged}).json()
+    assert claims(second)["https://x/p"]["prompt"] is None, second
+
+
 def test_drafts_and_deployed_versions_never_share_a_realm(api: httpx.Client) -> None:
     code = "globalThis.seen = (globalThis.seen || 0) + 1; api.idToken.setCustomClaim('https://x/n', globalThis.seen);"
     (action,) = bind(api, PL, handler(PL, code))
@@ -431,7 +473,46 @@ def test_outcome_and_commands_are_capped(api: httpx.Client) -> None:
         handler(PL, "for (let i = 0; i < 5000; i++) api.idToken.setCustomClaim('c' + i, i);"),
     )
     result = fire(api, PL, {"user": {}})
-    assert "more than 2000 api calls" in result["error"]["message"], result
+    assert result["error"]["message"].startswith("MaxSideEffectsExceeded"), result
+    assert len(result["outcome"]["idToken"]["claims"]) == 2000, "the calls before the limit apply"
+
+
+def test_the_side_effect_limit_cannot_be_dodged_or_forged_past(api: httpx.Client) -> None:
+    """The counter is not the command list: hiding calls from the list (a patched
+    Array.prototype.push) still spends them, and a report padded with copies of a command
+    is replayed on a fresh api, which applies no more than the limit."""
+    hide = """
+    const push = Array.prototype.push;
+    Array.prototype.push = function (...items) {
+      if (items[0] && items[0].name === 'cache.set') return this.length;
+      return push.apply(this, items);
+    };
+    const codes = [];
+    for (let i = 0; i < 2100; i++) { const r = api.cache.set('k', 'v'); codes[i] = r.type === 'success' ? 'ok' : r.code; }
+    Array.prototype.push = push;
+    console.log(JSON.stringify({ ok: codes.filter((c) => c === 'ok').length, then: [...new Set(codes.slice(2000))] }));
+    """
+    bind(api, PL, handler(PL, hide))
+    result = fire(api, PL, {"user": {}})
+    assert "error" not in result, result
+    logs = json.loads(result["results"][0]["response"]["logs"])
+    assert logs == {"ok": 2000, "then": ["MaxSideEffectsExceeded"]}, logs
+
+    api.patch(f"/actions/triggers/{PL}/bindings", json={"bindings": []})
+    pad = """
+    const push = Array.prototype.push;
+    Array.prototype.push = function (...items) {
+      if (items[0] && items[0].name === 'idToken.setCustomClaim') { push.apply(this, items); push.apply(this, items); }
+      return push.apply(this, items);
+    };
+    for (let i = 0; i < 1000; i++) api.idToken.setCustomClaim('https://x/c' + i, i);
+    Array.prototype.push = push;
+    """
+    bind(api, PL, handler(PL, pad))
+    result = fire(api, PL, {"user": {}})
+    message = result["error"]["message"]
+    assert "refused" in message and "MaxSideEffectsExceeded" in message, result
+    assert result["outcome"].get("idToken") is None, "none of the padded report applies"
 
 
 # ---- §5: the server from its own actions -----------------------------------------------------

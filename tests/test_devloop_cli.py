@@ -16,9 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
 from actionsd.builds.builder import BuildError, BuildInput
 from actionsd.builds.npm import NpmBuilder
+from actionsd.cli import app
 from actionsd.triggers import events
 from tests.conftest import make_settings
 from tests.helpers import by_id, create_action, deploy, patch_bindings, wait_status
@@ -130,6 +132,28 @@ def test_fire_json_is_the_execute_endpoints_answer(served: CliServer, api: httpx
     assert printed["outcome"]["idToken"]["claims"] == {"https://example.com/plan": "team"}
     stored = api.get(f"/actions/executions/{printed['execution_id']}")
     assert stored.status_code == 200 and stored.json()["results"] == printed["results"]
+
+
+def test_fire_runs_an_entity_bound_triggers_action_by_name(
+    served: CliServer, api: httpx.Client
+) -> None:
+    """custom-token-exchange and the other entity-bound triggers have no bindings: --action
+    names the action whose deployed version runs, against the trigger's sample event."""
+    cte = "custom-token-exchange"
+    name = "exchange-by-name"
+    existing = {a["name"] for a in api.get("/actions/actions?per_page=100").json()["actions"]}
+    if name not in existing:
+        body = "api.authentication.setUserById(event.transaction.subject_token);"
+        made = create_action(api, name, trigger=cte, version="v1", code=handler(cte, body))
+        deploy(api, made["id"])
+    data_dir = str(served.data_dir)
+    done = actionsd("fire", cte, "--action", name, "--json", "--data-dir", data_dir)
+    assert done.returncode == 0, done.stderr
+    subject = events.sample(cte)["transaction"]["subject_token"]
+    assert json.loads(done.stdout)["outcome"] == {"authentication": {"user": {"user_id": subject}}}
+    # Refused before any request is made: in process, no second interpreter to start.
+    refused = CliRunner().invoke(app, ["fire", cte, "--data-dir", data_dir])
+    assert refused.exit_code == 2 and "--action" in refused.output, refused.output
 
 
 def test_fire_exit_status_for_a_failed_action_and_a_denial(

@@ -20,7 +20,7 @@ import pytest
 from actionsd.triggers.events import sample
 from tests.helpers import create_action, wait_status
 from tests.runtime_helpers import HANDLERS as HANDLER
-from tests.runtime_helpers import VERSIONS, bind, fire, root
+from tests.runtime_helpers import VERSIONS, bind, deployed, fire, handler, root
 
 ENTITY_BOUND = ("custom-token-exchange", "event-stream", "password-hash-migration", "mcp-tool")
 ALL_VERSIONS = {**VERSIONS, **dict.fromkeys(ENTITY_BOUND, "v1")}
@@ -83,9 +83,16 @@ def run_test_endpoint(
     return payload
 
 
-def run_flow(api: httpx.Client, trigger: str, code: str, event: dict[str, Any]) -> dict[str, Any]:
+def fire_one(api: httpx.Client, trigger: str, code: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A fired flow of one action: bound, or named (an entity-bound trigger's)."""
+    if trigger in ENTITY_BOUND:
+        return fire(api, trigger, event, deployed(api, trigger, code)["id"])
     bind(api, trigger, code)
-    result = fire(api, trigger, event)
+    return fire(api, trigger, event)
+
+
+def run_flow(api: httpx.Client, trigger: str, code: str, event: dict[str, Any]) -> dict[str, Any]:
+    result = fire_one(api, trigger, code, event)
     assert "error" not in result, result["error"]
     (only,) = result["results"]
     return {
@@ -106,11 +113,9 @@ def check(cases: list[Case], got: dict[str, Any]) -> None:
 def both(
     api: httpx.Client, trigger: str, cases: list[Case], event: dict[str, Any]
 ) -> list[dict[str, Any]]:
-    """Run the cases through /test and, where the trigger has bindings, a flow."""
+    """Run the cases through /test and through a fired flow."""
     code = action_code(trigger, cases)
-    runs = [run_test_endpoint(api, trigger, code, event)]
-    if trigger not in ENTITY_BOUND:
-        runs.append(run_flow(api, trigger, code, event))
+    runs = [run_test_endpoint(api, trigger, code, event), run_flow(api, trigger, code, event)]
     for got in runs:
         check(cases, got)
     assert all(r["outcome"] == runs[0]["outcome"] for r in runs)
@@ -186,6 +191,81 @@ def test_cache_only_triggers(api: httpx.Client, trigger: str) -> None:
     cases = [*cache_cases(), Case("nothing.else", "Object.keys(api).join(',')", ok("cache"))]
     (first, *_) = both(api, trigger, cases, sample(trigger))
     assert first["outcome"] == {}
+
+
+# ---- the side-effect limit (MaxSideEffectsExceeded) ---------------------------------------
+
+EXHAUSTED = (
+    "MaxSideEffectsExceeded: an action may make at most 2000 api calls that change the transaction."
+)
+REFUSED = ok({"type": "error", "code": "MaxSideEffectsExceeded"})
+
+
+def side_effect_cases() -> list[Case]:
+    return [
+        Case(
+            "fill",
+            "(() => { let n = 0; for (let i = 0; i < 1999; i++) if (api.cache.set('k', 'v').type === 'success') n++; return n; })()",
+            ok(1999),
+            ["cache.set"] * 1999,
+        ),
+        Case(
+            "last",
+            "api.idToken.setCustomClaim('https://x/last', 1)",
+            ok(API),
+            ["idToken.setCustomClaim"],
+        ),
+        Case("cache.set", "api.cache.set('k', 'w')", REFUSED),
+        Case("cache.delete", "api.cache.delete('k')", REFUSED),
+        Case(
+            "checks.first",
+            "[api.cache.set('k'.repeat(65), 'v').code, api.cache.delete('nope').code]",
+            ok(["CacheKeySizeExceeded", "CacheKeyDoesNotExist"]),
+        ),
+        Case("claim", "api.idToken.setCustomClaim('https://x/over', 1)", err(EXHAUSTED)),
+        Case("deny", "api.access.deny('late')", err(EXHAUSTED)),
+        Case("redirect", "api.redirect.sendUserTo('https://idp.example')", err(EXHAUSTED)),
+        Case("render", "api.prompt.render('p')", err(EXHAUSTED)),
+        Case(
+            "reads",
+            "[api.cache.get('k').value, api.redirect.canRedirect()]",
+            ok(["v", True]),
+            ["cache.get", "redirect.canRedirect"],
+        ),
+        Case(
+            "reads.unrecorded",
+            "(() => { for (let i = 0; i < 2100; i++) api.cache.get('k'); return api.cache.get('k').value; })()",
+            ok("v"),
+            ["cache.get"] * 1998,  # 2,000 reads are recorded, the rest still answer
+        ),
+    ]
+
+
+def test_side_effects_are_capped_per_action(api: httpx.Client) -> None:
+    """Auth0's MaxSideEffectsExceeded: past the limit the cache answers the error code (after
+    its own checks) and changes nothing, every other state-changing call throws, reads still
+    answer; the next action starts with a budget of its own."""
+    cases = side_effect_cases()
+    code = action_code("post-login", cases)
+    event = sample("post-login")
+    check(cases, run_test_endpoint(api, "post-login", code, event))
+    bind(
+        api,
+        "post-login",
+        code,
+        handler(
+            "post-login",
+            "api.idToken.setCustomClaim('https://x/next', api.cache.get('k') === undefined);",
+        ),
+    )
+    result = fire(api, "post-login", event)
+    assert result["status"] == "final" and "error" not in result, result
+    first, second = result["results"]
+    check(cases, {"logs": first["response"]["logs"], "commands": first["response"]["commands"]})
+    assert second["response"]["commands"][-1]["name"] == "idToken.setCustomClaim"
+    assert result["outcome"] == {
+        "idToken": {"claims": {"https://x/last": 1, "https://x/next": True}}
+    }
 
 
 # ---- post-login -------------------------------------------------------------------------
@@ -854,6 +934,62 @@ def test_post_login_methods_that_stop_the_flow(
     assert result["outcome"] == {"denied": denied, **rest}
 
 
+def test_stopping_commands_through_the_test_endpoint(api: httpx.Client) -> None:
+    """/test runs the whole action, so every stopping command lands in its outcome: the
+    later denial wins, the revocations keep their options."""
+    cases = [
+        Case("deny", "api.access.deny('no entry')", ok(API), ["access.deny"]),
+        Case(
+            "session",
+            "api.session.revoke('bye', { preserveRefreshTokens: true })",
+            ok(),
+            ["session.revoke"],
+        ),
+        Case("refresh", "api.refreshToken.revoke('stolen')", ok(), ["refreshToken.revoke"]),
+        Case(
+            "validation",
+            "api.validation.error('too_young', 'Must be 18')",
+            ok(API),
+            ["validation.error"],
+        ),
+    ]
+    got = run_test_endpoint(
+        api, "post-login", action_code("post-login", cases), sample("post-login")
+    )
+    check(cases, got)
+    assert got["outcome"] == {
+        "denied": {"code": "too_young", "reason": "Must be 18", "validation": True},
+        "session": {"revoke": {"reason": "bye", "preserveRefreshTokens": True}},
+        "refresh_token": {"revoke": {"reason": "stolen"}},
+    }
+
+
+def test_later_actions_see_what_earlier_ones_set(api: httpx.Client) -> None:
+    """What Auth0 makes visible in the event at once reaches the next action of the flow:
+    transaction metadata and target scopes, session metadata and cookie mode, user metadata."""
+    first = handler(
+        "post-login",
+        "api.transaction.setMetadata('step', 1); api.transaction.addTargetScope('read:a');"
+        " api.session.setMetadata('device', 'laptop'); api.session.setCookieMode('non-persistent');"
+        " api.user.setAppMetadata('plan', 'team');",
+    )
+    second = handler(
+        "post-login",
+        "console.log(JSON.stringify({ tx: event.transaction, session: event.session,"
+        " app: event.user.app_metadata }));",
+    )
+    bind(api, "post-login", first, second)
+    event = sample("post-login")
+    result = fire(api, "post-login", event)
+    assert "error" not in result, result
+    seen = json.loads(result["results"][1]["response"]["logs"])
+    assert seen["tx"]["metadata"] == {**event["transaction"]["metadata"], "step": 1}
+    assert "read:a" in seen["tx"]["target_scopes"]
+    assert seen["session"]["metadata"] == {**event["session"]["metadata"], "device": "laptop"}
+    assert seen["session"]["cookie"] == {"mode": "non-persistent"}
+    assert seen["app"] == {**event["user"]["app_metadata"], "plan": "team"}
+
+
 def test_post_login_guards_that_depend_on_the_event(api: httpx.Client) -> None:
     cases = [
         Case(
@@ -939,6 +1075,17 @@ def test_post_login_redirect_prompt_and_continue(api: httpx.Client) -> None:
             ["redirect.validateToken"],
         ),
         Case("prompt.data", "event.request.body.favourite", ok("blue")),
+        Case(
+            "prompt.event",
+            "event.prompt",
+            ok(
+                {
+                    "id": "favourite-colour",
+                    "fields": {"colour": "red", "favourite": "blue"},
+                    "vars": {"n": 1},
+                }
+            ),
+        ),
     ]
     first_cases = [
         Case(
@@ -979,13 +1126,15 @@ def test_post_login_redirect_prompt_and_continue(api: httpx.Client) -> None:
         )
         return execute + resume
 
+    event = sample("post-login")
+    for cases in (first_cases, render_cases):  # the same answers through /test
+        check(cases, run_test_endpoint(api, "post-login", action_code("post-login", cases), event))
     bind(
         api,
         "post-login",
         with_continue(first_cases, continue_cases[:5]),
         with_continue(render_cases, continue_cases[5:]),
     )
-    event = sample("post-login")
     first = fire(api, "post-login", event)
     assert first["status"] == "suspended"
     assert first["outcome"]["redirect"] == {"url": "https://idp.example/step?a=1"}
@@ -1253,6 +1402,27 @@ def test_password_reset_post_challenge_every_method(api: httpx.Client) -> None:
     }
 
 
+def test_password_reset_prompt_answers_reach_on_continue(api: httpx.Client) -> None:
+    """The rendered prompt comes back through the continue endpoint as event.prompt: the
+    render's id and vars, the posted fields."""
+    trigger = "password-reset-post-challenge"
+    code = (
+        "exports.onExecutePostChallenge = async (event, api) => { api.prompt.render('pwd-extra', { vars: { step: 2 } }); };"
+        "exports.onContinuePostChallenge = async (event, api) => {"
+        " const p = event.prompt;"
+        " api.transaction.setResultUrl('https://app.acme.example/done', { query: { colour: p.fields.colour, id: p.id, step: String(p.vars.step) } }); };"
+    )
+    bind(api, trigger, code)
+    first = fire(api, trigger, sample(trigger))
+    assert first["status"] == "suspended", first
+    cont = f"{root(api)}/actionsd/v1/executions/{first['execution_id']}/continue"
+    second = api.post(cont, json={"body": {"colour": "green"}}).json()
+    assert second["status"] == "final" and "error" not in second, second
+    assert second["outcome"]["transaction"] == {
+        "result_url": "https://app.acme.example/done?colour=green&id=pwd-extra&step=2"
+    }
+
+
 @pytest.mark.parametrize("trigger", ["custom-email-provider", "custom-phone-provider"])
 def test_custom_providers_every_method(api: httpx.Client, trigger: str) -> None:
     cases = [
@@ -1372,7 +1542,7 @@ def test_custom_token_exchange_every_method(api: httpx.Client) -> None:
         Case("deny", "api.access.deny('unauthorized_client', 'No access')", ok(), ["access.deny"]),
         *cache_cases(),
     ]
-    (first,) = both(api, "custom-token-exchange", cases, sample("custom-token-exchange"))
+    (first, _) = both(api, "custom-token-exchange", cases, sample("custom-token-exchange"))
     assert first["outcome"] == {
         "authentication": {
             "user": {
@@ -1396,14 +1566,14 @@ def test_custom_token_exchange_every_method(api: httpx.Client) -> None:
 # ---- the event ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("trigger", sorted(VERSIONS))
+@pytest.mark.parametrize("trigger", sorted(ALL_VERSIONS))
 def test_flow_events_carry_every_declared_field(api: httpx.Client, trigger: str) -> None:
     from actionsd.triggers.events import defaults
 
     log = "console.log(JSON.stringify(event));"
-    bind(api, trigger, f"exports.{HANDLER[trigger]} = async (event, api) => {{ {log} }};")
+    code = f"exports.{HANDLER[trigger]} = async (event, api) => {{ {log} }};"
     given = {"user": {"user_id": "auth0|mine", "app_metadata": {"plan": "pro"}}, "tenant": None}
-    result = fire(api, trigger, given)
+    result = fire_one(api, trigger, code, given)
     seen = json.loads(result["results"][0]["response"]["logs"])
     assert set(seen) == set(defaults(trigger)) | set(given)
     assert seen["tenant"] is None, "the caller's values win, null included"

@@ -18,7 +18,7 @@ from actionsd.runtime.service import Runtime
 from actionsd.util import now_ns
 from tests.conftest import make_settings
 from tests.helpers import create_action
-from tests.runtime_helpers import bind, handler
+from tests.runtime_helpers import bind, deployed, execution, handler, root
 from tests.servers import InProcessServer
 
 PL = "post-login"
@@ -32,6 +32,7 @@ def test_python_api_fires_and_resumes(server: InProcessServer, api: httpx.Client
         "exports.onExecutePostLogin = async (e, api) => { api.redirect.sendUserTo('https://x.example/step'); };"
         "exports.onContinuePostLogin = async (e, api) => { api.idToken.setCustomClaim('https://x/b', e.request.query.ok); };",
     )
+    exchange = deployed(api, CTE, handler(CTE, EXCHANGE))
     runtime = Runtime.open(server.settings)
     try:
         first = runtime.fire(PL, {"user": {"name": "Grace"}})
@@ -40,8 +41,45 @@ def test_python_api_fires_and_resumes(server: InProcessServer, api: httpx.Client
         done = runtime.resume(first.execution_id, {"query": {"ok": "yes"}})
         assert done.status == "final"
         assert done.outcome["idToken"]["claims"] == {"https://x/a": "Grace", "https://x/b": "yes"}
+        swapped = runtime.fire(CTE, {"transaction": {"subject_token": "u-7"}}, exchange["id"])
+        assert swapped.outcome == {"authentication": {"user": {"user_id": "u-7"}}}, swapped
     finally:
         runtime.close()
+
+
+CTE = "custom-token-exchange"
+EXCHANGE = "api.authentication.setUserById(event.transaction.subject_token);"
+
+
+def test_entity_bound_triggers_run_the_named_deployed_action(api: httpx.Client) -> None:
+    """An entity-bound trigger has no bindings: its entity (a token exchange profile, an
+    event stream, ...) names one action, and so does the caller of execute."""
+    exchange = deployed(api, CTE, handler(CTE, EXCHANGE))
+    (login,) = bind(api, PL, handler(PL, ""))
+    draft = create_action(api, trigger=CTE, version="v1", code=handler(CTE, EXCHANGE))
+    url = f"{root(api)}/actionsd/v1/triggers/{{}}/execute"
+
+    def execute(trigger: str, **body: object) -> httpx.Response:
+        return api.post(url.format(trigger), json={"event": {}, **body})
+
+    answer = execute(CTE, event={"transaction": {"subject_token": "u-1"}}, action_id=exchange["id"])
+    assert answer.status_code == 200, answer.text
+    result = answer.json()
+    assert result["outcome"] == {"authentication": {"user": {"user_id": "u-1"}}}, result
+    assert result["results"][0]["binding_id"] is None
+    recorded = execution(api, result["execution_id"])
+    assert recorded["trigger_id"] == CTE and recorded["status"] == "final"
+
+    refused = {
+        "no action": (execute(CTE), 400, "is entity-bound and has no bindings"),
+        "bound trigger": (execute(PL, action_id=login["id"]), 400, "runs its bound actions"),
+        "another trigger's": (execute(CTE, action_id=login["id"]), 400, "is not an action of"),
+        "not deployed": (execute(CTE, action_id=draft["id"]), 400, "has no deployed version"),
+        "unknown": (execute(CTE, action_id="act_nope"), 404, "That action does not exist."),
+    }
+    for case, (response, status, message) in refused.items():
+        assert response.status_code == status, (case, response.text)
+        assert message in response.json()["message"], (case, response.text)
 
 
 class CountingBuilder:

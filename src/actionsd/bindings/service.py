@@ -34,11 +34,6 @@ def ensure_triggers(conn: Connection) -> None:
         conn.execute(triggers.insert(), missing)
 
 
-_DEPLOYED = sa.select(action_versions).where(
-    action_versions.c.id.in_(sa.bindparam("version_ids", expanding=True))
-)
-
-
 @dataclass(frozen=True)
 class Bindings:
     """Bindings as read or written, with their actions and those actions' deployed
@@ -66,18 +61,6 @@ class Bindings:
         return out
 
 
-def _with_versions(conn: Connection, rows: list[Any], action_rows: dict[str, Any]) -> Bindings:
-    version_ids = list({a.deployed_version_id for a in action_rows.values()})
-    versions = {v.id: v for v in conn.execute(_DEPLOYED, {"version_ids": version_ids})}
-    return Bindings(rows, action_rows, versions)
-
-
-def _actions_by_id(conn: Connection, ids: set[str]) -> dict[str, Row[Any]]:
-    if not ids:
-        return {}
-    return {a.id: a for a in conn.execute(sa.select(actions).where(actions.c.id.in_(ids)))}
-
-
 # Built once (building a statement costs more than running it on SQLite).
 _TRIGGER_KEY: sa.BindParameter[str] = sa.bindparam("trigger_key")
 _VERSION = sa.select(
@@ -100,6 +83,46 @@ def current_version(engine: Engine, trigger_id: str) -> tuple[int, int]:
     return committed(engine, lambda conn: version(conn, trigger_id))
 
 
+# Actions with their deployed versions, in one statement: only the columns a binding
+# shows. PATCH share-locks the actions its list refers to (on PostgreSQL): a concurrent
+# delete or deploy of one of them waits for the PATCH, or the PATCH sees it done.
+_ACTION_COLUMNS = (
+    "id",
+    "name",
+    "trigger_id",
+    "trigger_version",
+    "created_at",
+    "updated_at",
+    "all_changes_deployed",
+    "deployed_version_id",
+)
+_VERSION_COLUMNS = tuple(
+    c.name for c in action_versions.c if c.name not in ("action_id", "build_claimed_at")
+)
+_WITH_DEPLOYED = sa.select(
+    *(actions.c[name] for name in _ACTION_COLUMNS),
+    *(action_versions.c[name].label(f"v_{name}") for name in _VERSION_COLUMNS),
+).select_from(
+    actions.outerjoin(action_versions, action_versions.c.id == actions.c.deployed_version_id)
+)
+_BOUND = _WITH_DEPLOYED.where(actions.c.id.in_(sa.bindparam("ids", expanding=True)))
+_REFERRED = _WITH_DEPLOYED.where(
+    sa.or_(
+        actions.c.id.in_(sa.bindparam("ids", expanding=True)),
+        actions.c.name.in_(sa.bindparam("names", expanding=True)),
+    )
+).with_for_update(read=True, of=actions)
+
+
+def _deployed_of(found: list[Row[Any]]) -> dict[str, Any]:
+    """The deployed versions joined to ``_WITH_DEPLOYED``'s actions, by id."""
+    return {
+        row.v_id: SimpleNamespace(**{name: row._mapping[f"v_{name}"] for name in _VERSION_COLUMNS})
+        for row in found
+        if row.v_id is not None
+    }
+
+
 def list_bindings(conn: Connection, trigger_id: str, *, page: int, per_page: int) -> dict[str, Any]:
     where = bindings.c.trigger_id == trigger_id
     total = conn.execute(sa.select(sa.func.count()).select_from(bindings).where(where))
@@ -112,7 +135,8 @@ def list_bindings(conn: Connection, trigger_id: str, *, page: int, per_page: int
             .offset(page * per_page)
         )
     )
-    items = _with_versions(conn, rows, _actions_by_id(conn, {r.action_id for r in rows})).render()
+    found = list(conn.execute(_BOUND, {"ids": list({r.action_id for r in rows})}))
+    items = Bindings(rows, {a.id: a for a in found}, _deployed_of(found)).render()
     return envelope("bindings", items, total=total.scalar_one(), page=page, per_page=per_page)
 
 
@@ -127,33 +151,6 @@ _BUMP = (
 )
 _LIST = sa.select(bindings).where(bindings.c.trigger_id == _TRIGGER_KEY)
 _CLEAR = bindings.delete().where(bindings.c.trigger_id == _TRIGGER_KEY)
-# The actions a list refers to, share-locked on PostgreSQL: a concurrent delete or deploy
-# of one of them waits for this PATCH, or this PATCH sees it done. Only the columns a
-# binding shows.
-_REFERRED = (
-    sa.select(
-        *(
-            actions.c[name]
-            for name in (
-                "id",
-                "name",
-                "trigger_id",
-                "trigger_version",
-                "created_at",
-                "updated_at",
-                "all_changes_deployed",
-                "deployed_version_id",
-            )
-        )
-    )
-    .where(
-        sa.or_(
-            actions.c.id.in_(sa.bindparam("ids", expanding=True)),
-            actions.c.name.in_(sa.bindparam("names", expanding=True)),
-        )
-    )
-    .with_for_update(read=True)
-)
 
 
 def replace_bindings(
@@ -188,7 +185,7 @@ def replace_bindings(
     if new_rows:
         conn.execute(bindings.insert(), new_rows)
     written = [SimpleNamespace(**row) for row in new_rows]
-    return _with_versions(conn, written, {a.id: a for _, a, _ in resolved}), revision
+    return Bindings(written, {a.id: a for _, a, _ in resolved}, _deployed_of(found)), revision
 
 
 def check_request(trigger_id: str, items: list[BindingItemIn], limits: Limits) -> None:

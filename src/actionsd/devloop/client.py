@@ -194,6 +194,36 @@ def draft_build(api: httpx.Client, action_id: str) -> Callable[[], list[tuple[st
     return fetch
 
 
+def deployed_build(api: httpx.Client, action_id: str) -> Callable[[], list[tuple[str, str]]]:
+    def fetch() -> list[tuple[str, str]]:
+        found = call(api, "GET", f"/api/v2/actions/actions/{action_id}")
+        return [(str(found["name"]), (found.get("deployed_version") or {}).get("status", "built"))]
+
+    return fetch
+
+
+def fire(
+    api: httpx.Client,
+    trigger_id: str,
+    event: dict[str, Any],
+    action: str | None,
+    progress: Progress,
+    build_timeout: float,
+) -> dict[str, Any]:
+    """Fire the trigger once what it runs is built: its bound actions, or, for an
+    entity-bound trigger, the deployed version of ``action`` (a name or an id)."""
+    request: dict[str, Any] = {"event": event}
+    if action is None:
+        wait_built(bound_builds(api, trigger_id), progress, build_timeout)
+    else:
+        request["action_id"] = find_action(api, action)["id"]
+        wait_built(deployed_build(api, request["action_id"]), progress, build_timeout)
+    answer: dict[str, Any] = call(
+        api, "POST", f"/actionsd/v1/triggers/{trigger_id}/execute", json=request
+    )
+    return answer
+
+
 STREAM = "/actionsd/v1/executions/stream"
 
 

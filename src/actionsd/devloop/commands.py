@@ -12,6 +12,7 @@ import typer
 
 from actionsd.config import default_data_dir
 from actionsd.devloop import client, merge, render
+from actionsd.triggers import catalog
 from actionsd.triggers.catalog import TRIGGER_IDS
 
 EXIT_CODES = (
@@ -142,6 +143,14 @@ def _print_json(value: Any) -> None:
 
 def fire(
     trigger: Annotated[str, typer.Argument(help="The trigger, e.g. post-login.")],
+    action: Annotated[
+        str | None,
+        typer.Option(
+            help="Entity-bound triggers (custom-token-exchange, event-stream, "
+            "password-hash-migration, mcp-tool): the action to run, by name or id.",
+            show_default=False,
+        ),
+    ] = None,
     event: EventFile = None,
     set_: Sets = None,
     as_json: AsJson = False,
@@ -155,12 +164,12 @@ def fire(
 ) -> None:
     """Run the trigger's bound flow on the running server with its sample event."""
     body = _event(_trigger(trigger), event, set_)
+    if catalog.binding_policy(trigger) == catalog.ENTITY_BOUND and action is None:
+        raise _fail(f"{trigger} is entity-bound and has no bindings: name the action (--action)")
     try:
         target = _target(data_dir, url, client_id, client_secret, token, ca_cert)
         with client.connect(target) as api:
-            client.wait_built(client.bound_builds(api, trigger), _progress, build_timeout)
-            path = f"/actionsd/v1/triggers/{trigger}/execute"
-            result = client.call(api, "POST", path, json={"event": body})
+            result = client.fire(api, trigger, body, action, _progress, build_timeout)
     except client.ClientError as exc:
         raise _fail(str(exc)) from None
     if as_json:
@@ -263,7 +272,8 @@ def logs(
 
 FIRE_HELP = (
     "Run the trigger's bound flow on the running server with its sample event, "
-    "merged with --event and then each --set.\n\n"
+    "merged with --event and then each --set. An entity-bound trigger has no bindings: "
+    "--action names the action whose deployed version runs.\n\n"
     "Prints each bound action in binding order (console output, commands, duration), "
     "then the combined outcome; --json prints the execution exactly as "
     "POST /actionsd/v1/triggers/TRIGGER/execute answers it. While bound actions are "

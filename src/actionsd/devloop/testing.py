@@ -115,20 +115,23 @@ class LocalServer:
         }
 
     def fire(
-        self, trigger: str, event: dict[str, Any] | None = None, *, sample: bool = True
+        self,
+        trigger: str,
+        event: dict[str, Any] | None = None,
+        *,
+        sample: bool = True,
+        action: str | None = None,
     ) -> dict[str, Any]:
         """Run the trigger's flow as ``actionsd fire`` does (``event`` merged over the
         sample event unless ``sample=False``; waits for bound actions' builds) and
-        answer the execution: ``outcome``, ``results``, ``execution_id``, ``error``."""
+        answer the execution: ``outcome``, ``results``, ``execution_id``, ``error``.
+        An entity-bound trigger runs ``action`` (name or id), as ``fire --action``."""
         body = event or {}
         if sample:
             from actionsd.triggers import events
 
             body = events.merge(events.sample(trigger), body)
-        client.wait_built(client.bound_builds(self.http, trigger), lambda *_: None, 120)
-        path = f"/actionsd/v1/triggers/{trigger}/execute"
-        answer: dict[str, Any] = client.call(self.http, "POST", path, json={"event": body})
-        return answer
+        return client.fire(self.http, trigger, body, action, lambda *_: None, 120)
 
     def reset(self) -> None:
         """Back to an empty server: no actions (so no bindings), modules or executions.

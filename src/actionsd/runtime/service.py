@@ -33,7 +33,7 @@ from actionsd.db.schema import action_module_versions, action_versions, actions,
 from actionsd.runtime.executions import ExecutionStore
 from actionsd.runtime.pool import PoolBusy, Sandbox, WorkerFailure, WorkerPool
 from actionsd.triggers import catalog
-from actionsd.triggers.events import with_defaults
+from actionsd.triggers.events import answered_prompt, with_defaults
 from actionsd.util import now_ns
 
 RUNNABLE = (
@@ -48,14 +48,12 @@ RUNNABLE = (
     "custom-phone-provider",
 )
 RESUMABLE = ("post-login", "password-reset-post-challenge")
-# Entity-bound triggers have no trigger bindings to fire, but their actions can be tested.
-TESTABLE = (
-    *RUNNABLE,
-    "custom-token-exchange",
-    "event-stream",
-    "password-hash-migration",
-    "mcp-tool",
+# Entity-bound triggers have no trigger bindings: an entity (a token exchange profile, an
+# event stream, ...) names one action, so firing one names that action.
+ENTITY_BOUND = tuple(
+    t for t in catalog.TRIGGER_IDS if catalog.binding_policy(t) == catalog.ENTITY_BOUND
 )
+TESTABLE = (*RUNNABLE, *ENTITY_BOUND)
 BUSY = "Too many executions are waiting for the action runtime; try again shortly."
 
 
@@ -159,25 +157,57 @@ class Runtime:
         with transaction(self.engine, write=False) as conn:
             return self._load_flow(conn, trigger_id, revision)
 
+    _DEPLOYED = (
+        actions.c.id.label("action_id"),
+        actions.c.name.label("action_name"),
+        action_versions.c.id.label("version_id"),
+        action_versions.c.code,
+        action_versions.c.dependencies,
+        action_versions.c.secrets,
+        action_versions.c.status,
+        action_versions.c.modules,
+    )
+
     def _load_flow(self, conn: Connection, trigger_id: str, revision: tuple[int, int]) -> _Flow:
         rows = conn.execute(
             sa.select(
                 bindings.c.id.label("binding_id"),
                 bindings.c.secrets.label("binding_secrets"),
-                actions.c.id.label("action_id"),
-                actions.c.name.label("action_name"),
-                action_versions.c.id.label("version_id"),
-                action_versions.c.code,
-                action_versions.c.dependencies,
-                action_versions.c.secrets,
-                action_versions.c.status,
-                action_versions.c.modules,
+                *self._DEPLOYED,
             )
             .join(actions, actions.c.id == bindings.c.action_id)
             .join(action_versions, action_versions.c.id == actions.c.deployed_version_id)
             .where(bindings.c.trigger_id == trigger_id)
             .order_by(bindings.c.position)
         )
+        flow = self._flow_of(conn, list(rows), revision)
+        with self._lock:
+            self._flows[trigger_id] = flow
+        return flow
+
+    def _action_flow(self, trigger_id: str, action_id: str) -> _Flow:
+        """An entity-bound trigger's flow: the named action's deployed version alone.
+        Read each time, since no revision covers it."""
+        with transaction(self.engine, write=False) as conn:
+            action = load_action(conn, action_id)
+            if action.trigger_id != trigger_id:
+                raise errors.BusinessRule(
+                    f"The action '{action_id}' is not an action of the trigger '{trigger_id}'."
+                )
+            row = conn.execute(
+                sa.select(
+                    sa.null().label("binding_id"),
+                    sa.null().label("binding_secrets"),
+                    *self._DEPLOYED,
+                )
+                .join(action_versions, action_versions.c.id == actions.c.deployed_version_id)
+                .where(actions.c.id == action_id)
+            ).first()
+            if row is None:
+                raise errors.BusinessRule(f"The action '{action_id}' has no deployed version.")
+            return self._flow_of(conn, [row], (0, 0))
+
+    def _flow_of(self, conn: Connection, rows: list[Any], revision: tuple[int, int]) -> _Flow:
         specs, code, failures, pinned = [], {}, {}, []
         for r in rows:
             specs.append(
@@ -187,7 +217,7 @@ class Runtime:
                     "action_name": r.action_name,
                     "version_id": r.version_id,
                     "deps_dir": self._deps_dir(r.dependencies),
-                    "secrets": {**_secret_map(r.secrets), **_secret_map(r.binding_secrets)},
+                    "secrets": {**_secret_map(r.secrets), **_secret_map(r.binding_secrets or [])},
                     "modules": _module_refs(r.modules),
                 }
             )
@@ -199,10 +229,7 @@ class Runtime:
                     if r.status == "failed"
                     else "The deployed version is still being built"
                 )
-        flow = _Flow(revision, specs, code, failures, self._modules(conn, pinned))
-        with self._lock:
-            self._flows[trigger_id] = flow
-        return flow
+        return _Flow(revision, specs, code, failures, self._modules(conn, pinned))
 
     def _modules(self, conn: Connection, refs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The code, secrets and dependency folder of each pinned module version."""
@@ -222,29 +249,57 @@ class Runtime:
             for v in rows
         ]
 
-    def fire(self, trigger_id: str, event: dict[str, Any]) -> FlowResult:
+    def fire(
+        self, trigger_id: str, event: dict[str, Any], action_id: str | None = None
+    ) -> FlowResult:
         """Run the trigger's flow for ``event``; the result combines every action's
-        commands. Raises BusinessRule for a trigger the runtime does not run."""
-        self._check_runnable(trigger_id)
-        run = self._fresh_run(trigger_id, event, self._flow(trigger_id))
+        commands. An entity-bound trigger (custom-token-exchange, event-stream, ...) runs
+        the deployed version of ``action_id``, as its entity would. Raises BusinessRule
+        for a trigger the runtime does not run or a missing/extra ``action_id``."""
+        run = self._fresh_run(trigger_id, event, self._flow_for(trigger_id, action_id))
         return run if isinstance(run, FlowResult) else self._run(**run)
 
-    async def afire(self, trigger_id: str, event: dict[str, Any]) -> FlowResult:
-        """:meth:`fire` from the event loop: the flow's revision check is one small read
-        (inline on SQLite, on the threadpool for PostgreSQL), the flow is re-read in a
-        thread only when its revision moved, and the worker's pipes are awaited on the loop."""
-        self._check_runnable(trigger_id)
-        revision = await committed_now(self.engine, lambda conn: version(conn, trigger_id))
-        flow = self._flows.get(trigger_id)
-        if flow is None or flow.revision != revision:
-            flow = await asyncio.to_thread(self._cached_flow, trigger_id, revision)
+    async def afire(
+        self, trigger_id: str, event: dict[str, Any], action_id: str | None = None
+    ) -> FlowResult:
+        """:meth:`fire` from the event loop. A trigger's flow: its revision check is one
+        small read (inline on SQLite, on the threadpool for PostgreSQL), and the flow is
+        re-read in a thread only when its revision moved. The worker's pipes are awaited
+        on the loop."""
+        if action_id is not None:
+            flow = await asyncio.to_thread(self._flow_for, trigger_id, action_id)
+        else:
+            self._check_runnable(trigger_id, None)
+            revision = await committed_now(self.engine, lambda conn: version(conn, trigger_id))
+            cached = self._flows.get(trigger_id)
+            if cached is not None and cached.revision == revision:
+                flow = cached
+            else:
+                flow = await asyncio.to_thread(self._cached_flow, trigger_id, revision)
         run = self._fresh_run(trigger_id, event, flow)
         return run if isinstance(run, FlowResult) else await self._arun(**run)
 
+    def _flow_for(self, trigger_id: str, action_id: str | None) -> _Flow:
+        self._check_runnable(trigger_id, action_id)
+        if action_id is not None:
+            return self._action_flow(trigger_id, action_id)
+        return self._flow(trigger_id)
+
     @staticmethod
-    def _check_runnable(trigger_id: str) -> None:
-        if trigger_id not in RUNNABLE:
+    def _check_runnable(trigger_id: str, action_id: str | None) -> None:
+        if trigger_id in ENTITY_BOUND:
+            if action_id is None:
+                raise errors.BusinessRule(
+                    f"The trigger '{trigger_id}' is entity-bound and has no bindings: "
+                    "name the deployed action to run (action_id)."
+                )
+        elif trigger_id not in RUNNABLE:
             raise errors.BusinessRule(f"The trigger '{trigger_id}' cannot be fired here.")
+        elif action_id is not None:
+            raise errors.BusinessRule(
+                f"The trigger '{trigger_id}' runs its bound actions; action_id is only "
+                "for entity-bound triggers."
+            )
 
     def _fresh_run(
         self, trigger_id: str, event: dict[str, Any], flow: _Flow
@@ -270,15 +325,19 @@ class Runtime:
         }
 
     def resume(self, execution_id: str, params: dict[str, Any]) -> FlowResult:
-        """Continue a flow suspended by a redirect: the redirecting action's
-        ``onContinue…`` handler runs with ``params`` (query/body) in ``event.request``,
-        then the actions after it."""
+        """Continue a flow suspended by a redirect or a rendered prompt: the suspending
+        action's ``onContinue…`` handler runs with ``params`` (query/body) in
+        ``event.request``, then the actions after it. After a prompt, ``event.prompt``
+        carries its id and vars and the posted ``body`` as its fields."""
         row = self.store.load(execution_id)
         if row is None:
             raise errors.NotFound(errors.EXECUTION_NOT_FOUND)
         if row["status"] != "suspended" or not row.get("state"):
             raise errors.Conflict("That execution is not waiting to be continued.")
         state = row["state"]
+        event = state["event"]
+        if state.get("prompt"):
+            event = {**event, "prompt": answered_prompt(state["prompt"], params.get("body"))}
         code = self._code_for(state["actions"])
         with transaction(self.engine, write=False) as conn:
             pinned = [
@@ -290,7 +349,7 @@ class Runtime:
         return self._run(
             execution_id=execution_id,
             trigger_id=row["trigger_id"],
-            event=state["event"],
+            event=event,
             actions=state["actions"],
             code=code,
             start=state["index"],
@@ -426,6 +485,9 @@ class Runtime:
                 "actions": actions,
                 "index": suspended_at,
                 "outcome": {k: v for k, v in reply["outcome"].items() if k != "redirect"},
+                # What api.prompt.render asked for: event.prompt on the way back is built
+                # from it, never from what the browser posts.
+                "prompt": (reply["outcome"].get("redirect") or {}).get("prompt"),
             }
         self.store.record(row, now=status == "suspended", replace=bool(previous))
         return FlowResult(

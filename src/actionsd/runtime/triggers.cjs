@@ -55,6 +55,10 @@ const LIMITS = {
   metadataKeys: 25,
   metadataKeyLength: 255,
   metadataValueLength: 255,
+  // Per execution of one action. Auth0 publishes no figure for its side-effect limit
+  // (MaxSideEffectsExceeded); this one lets 1,000 scopes be added with room to spare.
+  sideEffects: 2000,
+  recordedReads: 2000, // reads past this still answer, they are just not recorded
 };
 const NO_REDIRECT_PROTOCOLS = ['oauth2-resource-owner', 'oauth2-refresh-token', 'oauth2-password', 'oauth2-webauthn'];
 
@@ -301,13 +305,29 @@ function makeApi(trigger, state, action, spec, liveEvent) {
     while (list.length && list[list.length - 1] === undefined) list.pop();
     return clone(list);
   };
-  const record = (name, args) => action.commands.push({ name, args: argsOf(args) });
+  // The counters live in this closure: nothing the action holds can reach or reset them,
+  // and replaying a report on a fresh api counts again from zero.
+  let sideEffects = 0;
+  let reads = 0;
+  const exhausted = () => sideEffects >= LIMITS.sideEffects;
+  const spend = () => {
+    if (exhausted()) {
+      throw new Error(`MaxSideEffectsExceeded: an action may make at most ${LIMITS.sideEffects} api calls that change the transaction.`);
+    }
+  };
+  const record = (name, args) => {
+    sideEffects++;
+    action.commands.push({ name, args: argsOf(args) });
+  };
   const read = (name, args) => {
     if (!READS.has(name)) throw new Error(`${name} is not a read-only method`);
+    if (reads >= LIMITS.recordedReads) return;
+    reads++;
     action.commands.push({ name, args: argsOf(args), replay: false });
   };
   // A state-changing method: runs fn (which throws on bad arguments), then records the call.
   const command = (name, fn, returnsApi) => (...args) => {
+    spend();
     const result = fn(...args);
     record(name, args);
     return returnsApi ? api : result;
@@ -359,6 +379,8 @@ function makeApi(trigger, state, action, spec, liveEvent) {
       if (expiresAt === undefined) expiresAt = now + LIMITS.cacheDefaultTtlMs;
       if (expiresAt <= now) return { type: 'error', code: 'ItemAlreadyExpired' };
       if (!Number.isSafeInteger(expiresAt)) return { type: 'error', code: 'InvalidExpiry' };
+      // As Auth0's cache: the write is refused, not thrown, once no side effect is left.
+      if (exhausted()) return { type: 'error', code: 'MaxSideEffectsExceeded' };
       entries[key] = { value, expires_at: expiresAt };
       cacheWrite(key, value, expiresAt);
       record('cache.set', [key, value, { expires_at: expiresAt }]);
@@ -367,6 +389,7 @@ function makeApi(trigger, state, action, spec, liveEvent) {
     delete(key) {
       const entries = cacheFor();
       if (!Object.prototype.hasOwnProperty.call(entries, key)) return { type: 'error', code: 'CacheKeyDoesNotExist' };
+      if (exhausted()) return { type: 'error', code: 'MaxSideEffectsExceeded' };
       delete entries[key];
       cacheWrite(key, null, 0);
       record('cache.delete', [key]);
@@ -474,6 +497,7 @@ function makeApi(trigger, state, action, spec, liveEvent) {
       },
       sendUserTo: (url, options) => {
         if (perAction.rendered) throw new Error('Redirect and render commands cannot be used in the same action.');
+        spend();
         const href = addQuery(url, options);
         perAction.redirected = true;
         out.redirect = { url: href };
@@ -513,6 +537,7 @@ function makeApi(trigger, state, action, spec, liveEvent) {
       if (Buffer.byteLength(JSON.stringify(options), 'utf-8') > LIMITS.promptOptionsBytes) {
         throw new Error(`The total size of the prompt options exceeds the limit of ${LIMITS.promptOptionsBytes} bytes.`);
       }
+      spend();
       perAction.rendered = true;
       out.redirect = { prompt: { id: promptId, fields: clone(options.fields) || {}, vars: clone(options.vars) || {} } };
       record('prompt.render', [promptId, promptOptions]);

@@ -43,6 +43,12 @@ class ExecutionListOut(BaseModel):
 class FireIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     event: dict[str, Any] = Field(description="The trigger's event object, as Auth0 documents it.")
+    action_id: str | None = Field(
+        default=None,
+        description="Entity-bound triggers only (custom-token-exchange, event-stream, "
+        "password-hash-migration, mcp-tool): the action whose deployed version runs, as the "
+        "entity that names it would run it. Other triggers run their bound actions.",
+    )
 
 
 class ContinueIn(BaseModel):
@@ -51,7 +57,9 @@ class ContinueIn(BaseModel):
         default=None, description="Query of the request that came back."
     )
     body: dict[str, Any] | None = Field(
-        default=None, description="Form body of the request that came back."
+        default=None,
+        description="Form body of the request that came back; after api.prompt.render, "
+        "its members are the prompt's fields (event.prompt.fields).",
     )
 
 
@@ -135,10 +143,12 @@ async def execute_trigger(
     body: FireIn,
 ) -> Any:
     """Fire a trigger: run its bound actions in binding order against the event and
-    answer the combined commands and the execution id. Not part of Auth0's API: the
-    entry point for identity servers (scope ``execute:actions``)."""
+    answer the combined commands and the execution id; an entity-bound trigger runs the
+    deployed version of ``action_id``. Not part of Auth0's API: the entry point for
+    identity servers (scope ``execute:actions``)."""
     # On the event loop: the worker's pipes are awaited there, no thread per login.
-    return (await state.require_runtime().afire(triggerId, body.event)).as_json()
+    runtime = state.require_runtime()
+    return (await runtime.afire(triggerId, body.event, body.action_id)).as_json()
 
 
 @router.post(
@@ -152,7 +162,8 @@ async def execute_trigger(
 def continue_execution(
     state: State, id: str, body: Annotated[ContinueIn | None, Body()] = None
 ) -> Any:
-    """Resume a flow that a redirect suspended (``api.redirect.sendUserTo``): the
-    redirecting action's ``onContinue…`` handler runs, then the rest of the flow."""
+    """Resume a flow that a redirect or a prompt suspended (``api.redirect.sendUserTo``,
+    ``api.prompt.render``): that action's ``onContinue…`` handler runs, then the rest of
+    the flow."""
     params = body.model_dump(exclude_none=True) if body is not None else {}
     return state.require_runtime().resume(id, params).as_json()

@@ -13,7 +13,7 @@ const readline = require('node:readline');
 const proc = require('node:process');
 const triggersSource = fs.readFileSync(path.join(__dirname, 'triggers.cjs'), 'utf8');
 const realmSource = fs.readFileSync(path.join(__dirname, 'realm.js'), 'utf8');
-const { makeApi, namespaces, READS, handlerName, continueName } = require('./triggers.cjs');
+const { makeApi, namespaces, READS, handlerName, continueName, LIMITS } = require('./triggers.cjs');
 
 const encoder = new TextEncoder();
 // Straight to the pipe: a third of the cost of process.stdout's stream for each reply.
@@ -29,7 +29,7 @@ const RSS_LIMIT = (config.rss_mb || 1024) * 1024 * 1024;
 const NETWORK = config.network !== false;
 const LOG_LIMIT = 64 * 1024;
 // Per execution of one action (docs/runtime.md, "Limits").
-const MAX_COMMANDS = 2000;
+const MAX_COMMANDS = LIMITS.sideEffects + LIMITS.recordedReads;
 const OUTCOME_LIMIT = 1024 * 1024;
 const MEMORY_EXCEEDED = 'The action exceeded its memory limit';
 const realmUrl = URL.createObjectURL(new Blob([realmSource], { type: 'application/javascript' }));

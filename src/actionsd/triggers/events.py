@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 from typing import Any
 
 Event = dict[str, Any]
@@ -196,6 +197,23 @@ def _defaults_text(trigger_id: str) -> str:
 def with_defaults(trigger_id: str, event: Event) -> Event:
     """``event`` over the trigger's defaults; the caller's values win (see module doc)."""
     return merge(defaults(trigger_id), event)
+
+
+# The field names api.prompt.render accepts; a posted member by any other name is no field.
+_FIELD_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,49}")
+
+
+def answered_prompt(rendered: Event, body: Event | None) -> Event:
+    """``event.prompt`` after a rendered prompt comes back (Auth0's type: ``{id, fields,
+    vars}``). ``id`` and ``vars`` are the render call's (server side, out of the browser's
+    reach); ``fields`` are the render's pre-filled values overlaid by the posted form's
+    members that are valid field names."""
+    posted = {k: copy.deepcopy(v) for k, v in (body or {}).items() if _FIELD_NAME.fullmatch(k)}
+    return {
+        "id": rendered["id"],
+        "fields": {**copy.deepcopy(rendered.get("fields") or {}), **posted},
+        "vars": copy.deepcopy(rendered.get("vars") or {}),
+    }
 
 
 def merge(base: Event, over: Event) -> Event:
