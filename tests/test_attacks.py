@@ -204,6 +204,66 @@ def test_an_action_cannot_forge_its_own_outcome(api: httpx.Client) -> None:
     assert result["outcome"].get("idToken") is None, "none of the action's commands apply"
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["constructor", "__proto__.polluted", "hasOwnProperty", "idToken.constructor", "toString"],
+)
+def test_a_forged_command_cannot_name_an_inherited_member(api: httpx.Client, name: str) -> None:
+    """The api's namespaces are built on first use from a shared prototype: a command may
+    still name only a namespace and a method of the trigger, never what objects inherit."""
+    bind(
+        api,
+        PL,
+        handler(
+            PL,
+            """
+            // Its own api's prototype changed, and a forged command slipped in.
+            try { Object.getPrototypeOf(api).access = { deny() {} }; } catch (_) {}
+            const push = Array.prototype.push;
+            Array.prototype.push = function (...items) {
+              if (items[0] && items[0].name === 'idToken.setCustomClaim') push.call(this, { name: NAME, args: [{}] });
+              return push.apply(this, items);
+            };
+            api.idToken.setCustomClaim('https://x/ok', 1);
+            """.replace("NAME", json.dumps(name)),
+        ),
+        handler(PL, "api.access.deny('the second action still denies');"),
+    )
+    result = fire(api, PL, {"user": {}})
+    assert "does not exist" in result["error"]["message"], result
+    assert result["outcome"].get("idToken") is None, "none of the action's commands apply"
+    # Without the forged command, the tampering changes nothing for the action after it.
+    tamper = "try { Object.defineProperty(Object.getPrototypeOf(api), 'access', { get: () => ({}) }); } catch (_) {}"
+    bind(api, PL, handler(PL, tamper), handler(PL, "api.access.deny('no');"))
+    assert fire(api, PL, {"user": {}})["outcome"]["denied"] == {"reason": "no"}
+
+
+def test_a_command_cannot_pass_itself_off_as_a_read(api: httpx.Client) -> None:
+    """Reads are recorded but not replayed; a state change marked as one would make the
+    execution record claim a call that never applied."""
+    bind(
+        api,
+        PL,
+        handler(
+            PL,
+            """
+            const push = Array.prototype.push;
+            Array.prototype.push = function (...items) {
+              if (items[0] && items[0].name === 'cache.get') {
+                push.call(this, { name: 'access.deny', args: ['never applied'], replay: false });
+              }
+              return push.apply(this, items);
+            };
+            api.cache.get('k');
+            """,
+        ),
+    )
+    result = fire(api, PL, {"user": {}})
+    assert "only read-only methods" in result["error"]["message"], result
+    assert result["results"][0]["response"]["commands"] == [], result
+    assert "denied" not in result["outcome"]
+
+
 def test_a_forged_continue_body_cannot_set_the_prompts_id_or_vars(api: httpx.Client) -> None:
     """After api.prompt.render, the browser's post is the prompt's fields only: its id and
     vars stay the render call's, a `__proto__` member is a field like any other, and a
@@ -307,6 +367,24 @@ def test_timers_and_rejections_of_one_execution_never_reach_another(api: httpx.C
     result = fire(api, PL, {"user": {}})
     assert claims(result) == {"https://x/ok": 1}
     assert "LEAKED" not in result["results"][0]["response"]["logs"], result
+
+
+def test_a_late_rejection_fails_no_later_execution_of_the_same_action(api: httpx.Client) -> None:
+    """Work that is not a timer (here a digest off the thread) outlives its execution; when
+    it rejects, the execution running then is not the one to blame."""
+    code = """
+    if (event.request.query.first) {
+      crypto.subtle.digest('SHA-256', new Uint8Array(64e6)).then(() => { throw new Error('LATE-REJECTION'); });
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    api.idToken.setCustomClaim('https://x/ok', 1);
+    """
+    bind(api, PL, handler(PL, code))
+    fire(api, PL, {"user": {}, "request": {"query": {"first": "1"}}})
+    result = fire(api, PL, {"user": {}})
+    assert "error" not in result, result
+    assert claims(result) == {"https://x/ok": 1}
 
 
 def test_a_lingering_callback_cannot_stall_the_next_flow(api: httpx.Client) -> None:
@@ -529,6 +607,10 @@ def test_public_network_setting_refuses_every_non_public_address(tmp_path: Path,
                 f"http://192.168.0.1:{pong}/",
                 f"http://100.64.0.1:{pong}/",
                 f"http://[fe80::1]:{pong}/",
+                # Cloud metadata over IPv6 (AWS, Google Cloud) and through NAT64.
+                f"http://[fd00:ec2::254]:{pong}/latest/meta-data/",
+                f"http://[fd20:ce::254]:{pong}/computeMetadata/v1/",
+                f"http://[64:ff9b::a9fe:a9fe]:{pong}/latest/meta-data/",
             ]
             hosts += [["169.254.169.254", pong], ["10.1.2.3", pong]]
             bind(api, PL, handler(PL, CONNECT))
@@ -536,7 +618,7 @@ def test_public_network_setting_refuses_every_non_public_address(tmp_path: Path,
             reached = {k: v for k, v in outcome.items() if not v.startswith("refused")}
             assert not reached, reached
             # Refused by the permission, before any packet: IPv4 forms and names.
-            checked = {k: v for k, v in outcome.items() if "fe80" not in k and "fd00" not in k}
+            checked = {k: v for k, v in outcome.items() if "fe80" not in k}
             assert all("net access" in v or "fetch failed" in v for v in checked.values()), checked
     finally:
         server.stop()

@@ -33,6 +33,9 @@ NON_PUBLIC_V4 = (
 )
 # The IPv6 forms of "this host"; IPv4-mapped forms (::ffff:a.b.c.d) Deno checks as IPv4.
 SELF_V6 = ("::1", "::")
+# Deno takes no IPv6 ranges, but exact addresses: the cloud metadata services' IPv6
+# addresses (AWS, Google Cloud) and 169.254.169.254 and loopback behind NAT64's prefix.
+METADATA_V6 = ("fd00:ec2::254", "fd20:ce::254", "64:ff9b::a9fe:a9fe", "64:ff9b::7f00:1")
 
 
 def local_addresses() -> tuple[list[str], list[str]]:
@@ -64,12 +67,12 @@ def local_addresses() -> tuple[list[str], list[str]]:
 
 def deny_list(mode: str, ports: list[int]) -> list[str]:
     """``--deny-net`` entries. ``internet``: the server's own ports on every address of
-    this host. ``public``: every non-public IPv4 range and this host's IPv6 addresses,
-    on every port."""
+    this host. ``public``: every non-public IPv4 range, this host's IPv6 addresses and
+    the metadata services' IPv6 addresses, on every port."""
     v4, v6 = local_addresses()
     v6 = sorted({*v6, *SELF_V6})
     if mode == "public":
-        return [*NON_PUBLIC_V4, *v4, *(f"[{a}]" for a in v6)]
+        return [*NON_PUBLIC_V4, *v4, *(f"[{a}]" for a in (*v6, *METADATA_V6))]
     hosts = ["127.0.0.0/8", "0.0.0.0/8", *v4]
     entries = [f"{h}:{p}" for p in ports for h in hosts]
     entries += [f"[{a}]:{p}" for p in ports for a in v6]

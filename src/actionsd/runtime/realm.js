@@ -81,7 +81,11 @@ function contain(req) {
       current.logs.push(current.logBytes > LOG_LIMIT ? '[log output truncated]\n' : line);
     };
   }
-  const failCurrent = (reason) => { if (current && !current.failure) current.failure = reason; };
+  // Only the execution that made the failing promise or callback fails: the async context
+  // travels with it, so a late rejection of an earlier execution never blames a later one.
+  const failCurrent = (reason) => {
+    if (current && !current.failure && executions.getStore() === current.id) current.failure = reason;
+  };
   g.addEventListener('unhandledrejection', (e) => { e.preventDefault(); failCurrent(e.reason); });
   g.addEventListener('error', (e) => { e.preventDefault(); failCurrent(e.error); });
 }
@@ -172,14 +176,16 @@ function load() {
 async function run(msg) {
   const action = { logs: [], logBytes: 0, commands: [], failure: null, id: msg.id };
   current = action;
-  const state = { event: msg.event, outcome: msg.outcome, cache: msg.cache };
+  // The event and outcome arrive as JSON text: parsing it twice (the api's view, the
+  // action's own copy) costs less than cloning a structured message.
+  const state = { event: JSON.parse(msg.event), outcome: JSON.parse(msg.outcome), cache: msg.cache };
   let error = null;
   try {
     await executions.run(msg.id, async () => {
       const exportsObj = load();
       const handler = exportsObj && exportsObj[msg.handler];
       if (typeof handler !== 'function') return;
-      const event = structuredClone(state.event);
+      const event = JSON.parse(msg.event);
       event.secrets = Object.freeze({ ...(msg.secrets || {}) });
       const api = triggers.makeApi(msg.trigger, state, action, { ...msg.spec, handler: msg.handler }, event);
       await handler(event, api);

@@ -25,10 +25,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from actionsd import errors
 from actionsd.actions.service import load_action
-from actionsd.bindings.service import current_version
+from actionsd.bindings.service import current_version, version
 from actionsd.builds.npm import deps_key
 from actionsd.config import Settings
-from actionsd.db.engine import transaction
+from actionsd.db.engine import committed_now, transaction
 from actionsd.db.schema import action_module_versions, action_versions, actions, bindings
 from actionsd.runtime.executions import ExecutionStore
 from actionsd.runtime.pool import PoolBusy, Sandbox, WorkerFailure, WorkerPool
@@ -148,7 +148,9 @@ class Runtime:
     def _flow(self, trigger_id: str) -> _Flow:
         """The trigger's runnable flow, re-read only when its revision moved (every
         PATCH of its bindings and every deploy of a bound action moves it)."""
-        revision = current_version(self.engine, trigger_id)
+        return self._cached_flow(trigger_id, current_version(self.engine, trigger_id))
+
+    def _cached_flow(self, trigger_id: str, revision: tuple[int, int]) -> _Flow:
         cached = self._flows.get(trigger_id)
         if cached is not None and cached.revision == revision:
             return cached
@@ -260,9 +262,20 @@ class Runtime:
     async def afire(
         self, trigger_id: str, event: dict[str, Any], action_id: str | None = None
     ) -> FlowResult:
-        """:meth:`fire` from the event loop: the flow's revision check (a database read)
-        goes to a thread, the worker's pipes are awaited on the loop."""
-        flow = await asyncio.to_thread(self._flow_for, trigger_id, action_id)
+        """:meth:`fire` from the event loop. A trigger's flow: its revision check is one
+        small read (inline on SQLite, on the threadpool for PostgreSQL), and the flow is
+        re-read in a thread only when its revision moved. The worker's pipes are awaited
+        on the loop."""
+        if action_id is not None:
+            flow = await asyncio.to_thread(self._flow_for, trigger_id, action_id)
+        else:
+            self._check_runnable(trigger_id, None)
+            revision = await committed_now(self.engine, lambda conn: version(conn, trigger_id))
+            cached = self._flows.get(trigger_id)
+            if cached is not None and cached.revision == revision:
+                flow = cached
+            else:
+                flow = await asyncio.to_thread(self._cached_flow, trigger_id, revision)
         run = self._fresh_run(trigger_id, event, flow)
         return run if isinstance(run, FlowResult) else await self._arun(**run)
 
@@ -484,7 +497,7 @@ class Runtime:
             outcome=reply["outcome"],
             results=results,
             error=failed.get("error") if failed else None,
-            event=reply["event"],
+            event=reply.get("event", event),
         )
 
     def _finish_error(

@@ -278,6 +278,14 @@ function validScope(scope) {
 }
 const tooManyScopes = () => new Error(`The number of scopes exceeds the allowed maximum of ${LIMITS.scopeCount}.`);
 
+// The methods that only read: recorded (replay: false) but never replayed. A command list
+// may mark no other method so, or its record could claim calls that never applied.
+const READS = new Set([
+  'cache.get', 'groups.getUserGroups', 'groups.hasGroupMembership', 'redirect.canRedirect',
+  'redirect.encodeToken', 'redirect.validateToken', 'roles.getUserEffectiveRoles',
+  'roles.getUserEffectiveRolesByIds', 'roles.getUserEffectiveRolesByNames', 'rules.wasExecuted',
+]);
+
 // ==== makeApi ================================================================================
 
 function makeApi(trigger, state, action, spec, liveEvent) {
@@ -285,7 +293,9 @@ function makeApi(trigger, state, action, spec, liveEvent) {
   const out = state.outcome;
   const event = () => (state.event = isObject(state.event) ? state.event : {});
   const live = isObject(liveEvent) ? liveEvent : null;
-  const api = {};
+  let api = null; // made once the trigger's namespaces are known, below
+  const builders = {};
+  const ns = (name, build) => { builders[name] = build; };
   const perAction = { redirected: false, rendered: false };
 
   // Trailing undefined arguments are dropped: JSON would turn them into null, which some
@@ -310,6 +320,7 @@ function makeApi(trigger, state, action, spec, liveEvent) {
     action.commands.push({ name, args: argsOf(args) });
   };
   const read = (name, args) => {
+    if (!READS.has(name)) throw new Error(`${name} is not a read-only method`);
     if (reads >= LIMITS.recordedReads) return;
     reads++;
     action.commands.push({ name, args: argsOf(args), replay: false });
@@ -338,7 +349,7 @@ function makeApi(trigger, state, action, spec, liveEvent) {
   const cacheWrite = (key, value, expiresAt) => {
     (state.cacheWrites = state.cacheWrites || []).push({ action_id: spec.action_id, key, value, expires_at: expiresAt });
   };
-  api.cache = {
+  ns('cache', () => ({
     get(key) {
       read('cache.get', [key]);
       const entry = cacheFor()[key];
@@ -384,7 +395,7 @@ function makeApi(trigger, state, action, spec, liveEvent) {
       record('cache.delete', [key]);
       return { type: 'success' };
     },
-  };
+  }));
 
   // ---- user metadata: merged by key (null deletes), later actions see it in event.user ---
   const setMetadata = (kind, guard) => (key, value) => {
@@ -793,86 +804,86 @@ function makeApi(trigger, state, action, spec, liveEvent) {
   // ==== per trigger =========================================================================
   switch (trigger) {
     case 'post-login': {
-      api.access = { deny: command('access.deny', deny((reason) => ({ reason })), true) };
-      api.accessToken = {
+      ns('access', () => ({ deny: command('access.deny', deny((reason) => ({ reason })), true) }));
+      ns('accessToken', () => ({
         setCustomClaim: command('accessToken.setCustomClaim', claims('accessToken', true), true),
         addScope: command('accessToken.addScope', modifyScope('add')),
         removeScope: command('accessToken.removeScope', modifyScope('remove')),
-      };
-      api.authentication = authentication(true);
-      api.groups = groupsApi();
-      api.roles = rolesApi();
-      api.idToken = { setCustomClaim: command('idToken.setCustomClaim', claims('idToken', true), true) };
-      api.multifactor = {
+      }));
+      ns('authentication', () => (authentication(true)));
+      ns('groups', () => (groupsApi()));
+      ns('roles', () => (rolesApi()));
+      ns('idToken', () => ({ setCustomClaim: command('idToken.setCustomClaim', claims('idToken', true), true) }));
+      ns('multifactor', () => ({
         enable: command('multifactor.enable', (provider, options) => {
           out.multifactor = { provider };
           if (options && options.allowRememberBrowser !== undefined) out.multifactor.allowRememberBrowser = options.allowRememberBrowser;
           if (options && options.providerOptions !== undefined) out.multifactor.providerOptions = clone(options.providerOptions);
         }, true),
-      };
-      api.prompt = promptApi();
-      api.refreshToken = refreshTokenApi();
-      api.session = sessionApi();
-      api.redirect = redirectApi(true, true);
-      api.samlResponse = samlApi();
-      api.user = {
+      }));
+      ns('prompt', () => (promptApi()));
+      ns('refreshToken', () => (refreshTokenApi()));
+      ns('session', () => (sessionApi()));
+      ns('redirect', () => (redirectApi(true, true)));
+      ns('samlResponse', () => (samlApi()));
+      ns('user', () => ({
         setAppMetadata: command('user.setAppMetadata', setMetadata('app_metadata', true), true),
         setUserMetadata: command('user.setUserMetadata', setMetadata('user_metadata', true), true),
-      };
-      api.validation = {
+      }));
+      ns('validation', () => ({
         error: command('validation.error', (errorCode, errorMessage) => {
           validate(SCHEMAS.validationError, { errorCode, errorMessage });
           out.denied = { code: errorCode, reason: errorMessage, validation: true };
         }, true),
-      };
-      api.rules = {
+      }));
+      ns('rules', () => ({
         wasExecuted(ruleId) {
           read('rules.wasExecuted', [ruleId]);
           return false; // actionsd runs no Rules
         },
-      };
-      api.transaction = {
+      }));
+      ns('transaction', () => ({
         setMetadata: setTransactionMetadata,
         ...targetScopes(() => ((event().transaction || {}).target_scopes || [])),
-      };
+      }));
       break;
     }
     case 'credentials-exchange':
-      api.access = { deny: command('access.deny', deny((code, reason) => ({ code, reason })), true) };
-      api.accessToken = { setCustomClaim: command('accessToken.setCustomClaim', claims('accessToken', false), true) };
-      api.transaction = targetScopes(() => ((event().accessToken || {}).scope || []));
+      ns('access', () => ({ deny: command('access.deny', deny((code, reason) => ({ code, reason })), true) }));
+      ns('accessToken', () => ({ setCustomClaim: command('accessToken.setCustomClaim', claims('accessToken', false), true) }));
+      ns('transaction', () => (targetScopes(() => ((event().accessToken || {}).scope || []))));
       break;
     case 'pre-user-registration':
-      api.access = { deny: command('access.deny', deny((reason, userMessage) => ({ reason, user_message: userMessage })), true) };
-      api.user = {
+      ns('access', () => ({ deny: command('access.deny', deny((reason, userMessage) => ({ reason, user_message: userMessage })), true) }));
+      ns('user', () => ({
         setAppMetadata: command('user.setAppMetadata', setMetadata('app_metadata', false), true),
         setUserMetadata: command('user.setUserMetadata', setMetadata('user_metadata', false), true),
         setUserId: command('user.setUserId', (userId) => {
           validate(SCHEMAS.setUserId, { user_id: userId }, 'Invalid setUserId arguments');
           section(out, 'user').user_id = userId;
         }, true),
-      };
-      api.validation = {
+      }));
+      ns('validation', () => ({
         error: command('validation.error', (errorCode, errorMessage) => {
           validate(SCHEMAS.validationError, { errorCode, errorMessage }, 'Failed to add validation error');
           out.denied = { code: errorCode, reason: errorMessage, validation: true };
         }, true),
-      };
+      }));
       break;
     case 'password-reset-post-challenge':
-      api.access = { deny: command('access.deny', deny((reason) => ({ reason }))) };
-      api.authentication = authentication(false);
-      api.prompt = promptApi();
-      api.redirect = redirectApi(false, false);
-      api.transaction = {
+      ns('access', () => ({ deny: command('access.deny', deny((reason) => ({ reason }))) }));
+      ns('authentication', () => (authentication(false)));
+      ns('prompt', () => (promptApi()));
+      ns('redirect', () => (redirectApi(false, false)));
+      ns('transaction', () => ({
         setResultUrl: command('transaction.setResultUrl', (url, options) => {
           section(out, 'transaction').result_url = addQuery(url, options);
         }),
-      };
+      }));
       break;
     case 'custom-token-exchange': {
       const auth = () => section(out, 'authentication');
-      api.access = {
+      ns('access', () => ({
         deny: command('access.deny', (code, reason) => {
           validate(SCHEMAS.cteDeny, { code, reason }, 'Invalid deny arguments');
           out.denied = { code, reason };
@@ -881,8 +892,8 @@ function makeApi(trigger, state, action, spec, liveEvent) {
           validate(SCHEMAS.cteReject, { reason }, 'Invalid rejectInvalidSubjectToken arguments');
           out.denied = { code: 'invalid_request', reason, invalid_subject_token: true };
         }),
-      };
-      api.authentication = {
+      }));
+      ns('authentication', () => ({
         setUserById: command('authentication.setUserById', (userId) => {
           validate(SCHEMAS.cteUserById, { user_id: userId }, 'Invalid setUserById arguments');
           auth().user = { user_id: userId };
@@ -899,29 +910,59 @@ function makeApi(trigger, state, action, spec, liveEvent) {
           validateActor(actor);
           auth().actor = clone(actor);
         }),
-      };
+      }));
       const cteMetadata = (kind, method) => command(`user.${method}`, (key, value) => {
         validate(SCHEMAS.cteMetadata, { key, value }, `Invalid ${method} arguments`);
         section(section(out, 'user'), kind)[key] = value === undefined ? null : clone(value);
       });
-      api.user = {
+      ns('user', () => ({
         setAppMetadata: cteMetadata('app_metadata', 'setAppMetadata'),
         setUserMetadata: cteMetadata('user_metadata', 'setUserMetadata'),
-      };
-      api.transaction = { setMetadata: setTransactionMetadata };
+      }));
+      ns('transaction', () => ({ setMetadata: setTransactionMetadata }));
       break;
     }
     case 'custom-email-provider':
     case 'custom-phone-provider':
-      api.notification = notificationApi();
+      ns('notification', () => (notificationApi()));
       break;
     default:
       // post-user-registration, post-change-password, send-phone-message, event-stream,
       // password-hash-migration, mcp-tool: the cache only.
       break;
   }
+  api = Object.create(namespaceProto(trigger, builders));
+  Object.defineProperty(api, BUILDERS, { value: builders });
   return api;
 }
+
+// An api's namespaces are built when the action first touches them (most actions use one
+// or two) through getters on a prototype shared by every api with the same namespaces, so
+// that making an api allocates next to nothing.
+const BUILDERS = Symbol('namespaces');
+const protos = new Map();
+function namespaceProto(trigger, builders) {
+  let proto = protos.get(trigger);
+  if (proto) return proto;
+  proto = {};
+  for (const name of Object.keys(builders)) {
+    Object.defineProperty(proto, name, {
+      enumerable: true,
+      get() {
+        const build = Object.hasOwn(this, BUILDERS) && this[BUILDERS][name];
+        if (!build) return undefined;
+        const value = build();
+        Object.defineProperty(this, name, { value, enumerable: true, writable: true, configurable: true });
+        return value;
+      },
+    });
+  }
+  protos.set(trigger, Object.freeze(proto));
+  return proto;
+}
+
+// The namespace names of an api, own (touched) or not yet built.
+const namespaces = (api) => Object.keys(Object.getPrototypeOf(api));
 
 // Custom token exchange: the actor of a delegated session (at most five levels).
 function validateActor(actor) {
@@ -964,8 +1005,8 @@ function methods(trigger) {
       else if (isObject(value)) walk(value, `${prefix}${key}.`);
     }
   };
-  walk(api, '');
+  for (const name of namespaces(api)) walk({ [name]: api[name] }, '');
   return names.sort();
 }
 
-module.exports = { makeApi, handlerName, continueName, methods, TRIGGERS: Object.keys(HANDLERS), LIMITS };
+module.exports = { makeApi, namespaces, READS, handlerName, continueName, methods, TRIGGERS: Object.keys(HANDLERS), LIMITS };

@@ -13,7 +13,7 @@ const readline = require('node:readline');
 const proc = require('node:process');
 const triggersSource = fs.readFileSync(path.join(__dirname, 'triggers.cjs'), 'utf8');
 const realmSource = fs.readFileSync(path.join(__dirname, 'realm.js'), 'utf8');
-const { makeApi, handlerName, continueName, LIMITS } = require('./triggers.cjs');
+const { makeApi, namespaces, READS, handlerName, continueName, LIMITS } = require('./triggers.cjs');
 
 const encoder = new TextEncoder();
 // Straight to the pipe: a third of the cost of process.stdout's stream for each reply.
@@ -32,7 +32,6 @@ const LOG_LIMIT = 64 * 1024;
 const MAX_COMMANDS = LIMITS.sideEffects + LIMITS.recordedReads;
 const OUTCOME_LIMIT = 1024 * 1024;
 const MEMORY_EXCEEDED = 'The action exceeded its memory limit';
-const NO_REPLAY = new Set(['redirect.encodeToken', 'redirect.validateToken']);
 const realmUrl = URL.createObjectURL(new Blob([realmSource], { type: 'application/javascript' }));
 
 const codes = new Map();   // version id -> source (kept so that an evicted realm can come back)
@@ -141,19 +140,22 @@ function replay(trigger, state, spec, commands) {
   if (commands.length > MAX_COMMANDS) throw new Error(`The action made more than ${MAX_COMMANDS} api calls`);
   const action = { commands: [] };
   const api = makeApi(trigger, state, action, spec);
+  const roots = namespaces(api);
   for (const command of commands) {
     const name = command && command.name;
     const args = command && command.args;
     if (typeof name !== 'string' || !Array.isArray(args)) throw new Error('The action returned a malformed command');
-    if (NO_REPLAY.has(name) || command.replay === false) {
+    if (READS.has(name)) {
       action.commands.push({ name, args: clone(args), replay: false });
       continue;
     }
+    if (command.replay === false) throw new Error(`The action marked ${name} as a read: only read-only methods are`);
     const parts = name.split('.');
     let target = api;
     let owner = null;
     for (const part of parts) {
-      if (target === null || typeof target !== 'object' || !Object.hasOwn(target, part)) {
+      const known = target === api ? roots.includes(part) : target !== null && typeof target === 'object' && Object.hasOwn(target, part);
+      if (!known) {
         throw new Error(`The action called an api method that does not exist: ${name}`);
       }
       owner = target;
@@ -170,7 +172,8 @@ function replay(trigger, state, spec, commands) {
 }
 
 async function runFlow(req) {
-  const state = { event: clone(req.event) || {}, cache: req.cache || {}, outcome: req.outcome || {} };
+  // The request was parsed from its line just now: its objects are this flow's own.
+  const state = { event: req.event || {}, cache: req.cache || {}, outcome: req.outcome || {} };
   if (req.resume) {
     // The request that came back from the redirect is the flow's request from now on.
     state.event.request = { ...(state.event.request || {}), ...req.resume };
@@ -193,12 +196,15 @@ async function runFlow(req) {
     try {
       const realm = realmFor(fullSpec);
       if (!realm.isReady) deadline += await realm.boot();
+      // One serialisation of the event and outcome serves as the realm's input and as the
+      // snapshot that a refused command list rolls back to.
+      const snapshot = { event: JSON.stringify(state.event), outcome: JSON.stringify(state.outcome) };
       let reply;
       try {
         reply = await realm.run({
           type: 'run', trigger: req.trigger,
           handler,
-          event: state.event, outcome: state.outcome,
+          event: snapshot.event, outcome: snapshot.outcome,
           cache: { [spec.action_id]: state.cache[spec.action_id] || {} },
           secrets: spec.secrets || {},
           spec: { action_id: spec.action_id, version_id: spec.version_id },
@@ -214,15 +220,15 @@ async function runFlow(req) {
       }
       result.logs = String(reply.logs || '');
       if (result.logs.length > LOG_LIMIT + 64) result.logs = result.logs.slice(0, LOG_LIMIT) + '[log output truncated]\n';
-      const before = commandsIn(reply) && { outcome: clone(state.outcome), event: clone(state.event), writes: (state.cacheWrites || []).length };
+      const before = commandsIn(reply) && { ...snapshot, writes: (state.cacheWrites || []).length };
       try {
         result.commands = replay(req.trigger, state, { ...spec, handler }, reply.commands);
         if (before && sizeOf(state.outcome) > OUTCOME_LIMIT) throw new Error(`The flow's outcome exceeds ${OUTCOME_LIMIT / 1024 / 1024} MB`);
       } catch (err) {
         // An action's commands apply in full or not at all.
         if (before) {
-          state.outcome = before.outcome;
-          state.event = before.event;
+          state.outcome = JSON.parse(before.outcome);
+          state.event = JSON.parse(before.event);
           if (state.cacheWrites) state.cacheWrites.length = before.writes;
         }
         result.commands = [];
@@ -246,7 +252,8 @@ async function runFlow(req) {
     if (last && !last.error) { last.error = errorJson(new Error(MEMORY_EXCEEDED)); drop(last.version_id); }
   }
   return {
-    results, outcome: state.outcome, event: state.event, cache_writes: state.cacheWrites || [],
+    // The event travels back only for a suspended flow: the state it resumes from.
+    results, outcome: state.outcome, event: suspended === null ? undefined : state.event, cache_writes: state.cacheWrites || [],
     suspended_at: suspended, duration_ms: Date.now() - started, recycle,
   };
 }
