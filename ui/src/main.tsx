@@ -7,6 +7,8 @@ import { ActionPage } from "./pages/ActionPage";
 import { ActionsPage } from "./pages/ActionsPage";
 import { ExecutionsPage } from "./pages/ExecutionsPage";
 import { FlowsPage } from "./pages/FlowsPage";
+import { ModulePage, type ModuleTab } from "./pages/ModulePage";
+import { ModulesPage } from "./pages/ModulesPage";
 import { SignIn } from "./pages/SignIn";
 import { href, useRoute } from "./router";
 import { forgetToken, saveToken, savedToken, tokenScopes } from "./session";
@@ -69,12 +71,18 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
   const [section = "actions", first, second] = route;
   const nav: [string, string, string][] = [
     ["actions", "Actions", href("actions")],
+    ["modules", "Modules", href("modules")],
     ["flows", "Flows", href("flows", "post-login")],
     ["executions", "Executions", href("executions", "post-login")],
   ];
   let page;
   if (section === "flows") page = <FlowsPage triggerId={first ?? "post-login"} />;
   else if (section === "executions") page = <ExecutionsPage triggerId={first ?? "post-login"} />;
+  else if (section === "modules" && first) {
+    const tabs: ModuleTab[] = ["settings", "versions", "actions"];
+    const tab = tabs.find((t) => t === second) ?? "code";
+    page = <ModulePage key={first} id={first} tab={tab} />;
+  } else if (section === "modules") page = <ModulesPage />;
   else if (section === "actions" && first) {
     const tab = second === "settings" || second === "versions" || second === "test" ? second : "code";
     page = <ActionPage key={first} id={first} tab={tab} />;

@@ -1,6 +1,6 @@
 import { diffLines } from "diff";
 import type { ReactNode } from "react";
-import type { Action } from "../api";
+import type { Action, Module } from "../api";
 import { triggerLabel } from "../templates";
 
 export type ActionState = "building" | "failed" | "built" | "deployed" | "changed";
@@ -27,6 +27,16 @@ export function StatusBadge({ action }: { action: Action }) {
   return (
     <span className={`badge badge-${state}`} data-state={state}>
       {STATE_LABEL[state]}
+    </span>
+  );
+}
+
+/** Whether a module's draft is what its newest version holds. */
+export function ModuleBadge({ module }: { module: Module }) {
+  const published = module.all_changes_published;
+  return (
+    <span className={`badge ${published ? "badge-deployed" : "badge-changed"}`} data-state={published ? "published" : "draft"}>
+      {published ? "Published" : "Draft not published"}
     </span>
   );
 }
