@@ -5,6 +5,7 @@ import { errorText, Loading, Notice } from "./components/common";
 import { DashboardContext, useDashboard, type Scope } from "./context";
 import { ActionPage } from "./pages/ActionPage";
 import { ActionsPage } from "./pages/ActionsPage";
+import { ExecutionPage } from "./pages/ExecutionPage";
 import { ExecutionsPage } from "./pages/ExecutionsPage";
 import { FlowsPage } from "./pages/FlowsPage";
 import { ModulePage, type ModuleTab } from "./pages/ModulePage";
@@ -78,6 +79,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
   let page;
   if (section === "flows") page = <FlowsPage triggerId={first ?? "post-login"} />;
   else if (section === "executions") page = <ExecutionsPage triggerId={first ?? "post-login"} />;
+  else if (section === "execution" && first) page = <ExecutionPage id={first} />;
   else if (section === "modules" && first) {
     const tabs: ModuleTab[] = ["settings", "versions", "actions"];
     const tab = tabs.find((t) => t === second) ?? "code";
@@ -99,7 +101,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
         </a>
         <nav aria-label="Main">
           {nav.map(([key, label, link]) => (
-            <a key={key} href={link} aria-current={section === key ? "page" : undefined}>
+            <a key={key} href={link} aria-current={(section === "execution" ? "executions" : section) === key ? "page" : undefined}>
               {label}
             </a>
           ))}
