@@ -1,4 +1,4 @@
-import { StrictMode, useCallback, useEffect, useMemo, useState } from "react";
+import { Component, StrictMode, useCallback, useEffect, useMemo, useState, type ReactNode } from "react";
 import { createRoot } from "react-dom/client";
 import { Api, type Trigger } from "./api";
 import { errorText, Loading, Notice } from "./components/common";
@@ -119,10 +119,30 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
             </span>
           </Notice>
         )}
-        {page}
+        <PageBoundary key={`${section}/${first ?? ""}`}>{page}</PageBoundary>
       </main>
     </>
   );
+}
+
+/** A page that throws while rendering says so in words instead of leaving a blank
+ * screen; the next route starts afresh. */
+class PageBoundary extends Component<{ children: ReactNode }, { failure: string | null }> {
+  state = { failure: null };
+
+  static getDerivedStateFromError(error: unknown) {
+    return { failure: errorText(error) };
+  }
+
+  render() {
+    if (this.state.failure === null) return this.props.children;
+    return (
+      <Notice>
+        This page failed to show: {this.state.failure}. Reload the page, or go back to the{" "}
+        <a href={href("actions")}>actions</a>.
+      </Notice>
+    );
+  }
 }
 
 createRoot(document.getElementById("root")!).render(
