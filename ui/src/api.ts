@@ -411,8 +411,14 @@ export class Api {
   }
 
   /** Follow the live stream of the trigger's executions (Server-Sent Events) until
-   * `signal` aborts. Read with fetch, not EventSource, which cannot send the token. */
-  async follow(triggerId: string, onExecution: (e: Execution) => void, signal: AbortSignal): Promise<void> {
+   * `signal` aborts. Read with fetch, not EventSource, which cannot send the token.
+   * `onLive` is told once the stream has caught up: from then on no run is missed. */
+  async follow(
+    triggerId: string,
+    onExecution: (e: Execution) => void,
+    signal: AbortSignal,
+    onLive?: () => void,
+  ): Promise<void> {
     const query = new URLSearchParams({ trigger_id: triggerId });
     const response = await send(`/actionsd/v1/executions/stream?${query}`, {
       headers: { authorization: `Bearer ${this.token}`, accept: "text/event-stream" },
@@ -437,6 +443,7 @@ export class Api {
         const kind = lines.find((l) => l.startsWith("event:"))?.slice(6).trim();
         const data = lines.find((l) => l.startsWith("data:"))?.slice(5);
         if (kind === "execution" && data) onExecution(JSON.parse(data) as Execution);
+        else if (kind === "live") onLive?.();
       }
     }
   }

@@ -76,6 +76,7 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
   const [ran, setRan] = useState<FlowResult | null>(null);
   const [running, setRunning] = useState(false);
   const [live, setLive] = useState(true);
+  const [following, setFollowing] = useState(false);
 
   const load = useCallback(async () => {
     try {
@@ -95,13 +96,20 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
 
   // The live view: each execution any server process stores, as it is stored.
   useEffect(() => {
+    setFollowing(false);
     if (!live) return;
     const stop = new AbortController();
     const arrived = (execution: Execution) =>
       setList((current) => [execution, ...(current ?? []).filter((e) => e.id !== execution.id)]);
-    api.follow(triggerId, arrived, stop.signal).catch((e: unknown) => {
-      if (!stop.signal.aborted) setError(errorText(e));
-    });
+    api
+      .follow(triggerId, arrived, stop.signal, () => setFollowing(true))
+      .catch((e: unknown) => {
+        if (!stop.signal.aborted) setError(errorText(e));
+      })
+      .finally(() => {
+        // An aborted stream's successor reports for itself.
+        if (!stop.signal.aborted) setFollowing(false);
+      });
     return () => stop.abort();
   }, [api, triggerId, live]);
 
@@ -135,6 +143,11 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
             <input type="checkbox" checked={live} onChange={(e) => setLive(e.target.checked)} />
             Live
           </label>
+          {live && (
+            <span className="muted" data-testid="live-state" aria-live="polite">
+              {following ? "following new runs" : "connecting…"}
+            </span>
+          )}
           <button type="button" onClick={() => void load()}>
             Refresh
           </button>
