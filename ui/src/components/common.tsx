@@ -62,6 +62,29 @@ export function Notice({
   );
 }
 
+/** Links that switch a page's sections, one per route. */
+export function Tabs<T extends string>({
+  label,
+  tabs,
+  current,
+  link,
+}: {
+  label: string;
+  tabs: [T, string][];
+  current: T;
+  link: (tab: T) => string;
+}) {
+  return (
+    <div className="tabs" role="tablist" aria-label={label}>
+      {tabs.map(([key, text]) => (
+        <a key={key} role="tab" aria-selected={current === key} href={link(key)}>
+          {text}
+        </a>
+      ))}
+    </div>
+  );
+}
+
 export function Empty({ title, children }: { title: string; children?: ReactNode }) {
   return (
     <div className="empty">

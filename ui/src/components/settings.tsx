@@ -1,4 +1,4 @@
-import { useState, type FormEvent, type ReactNode } from "react";
+import { useCallback, useState, type FormEvent, type ReactNode } from "react";
 import type { Dependency } from "../api";
 import { when } from "./common";
 
@@ -9,6 +9,74 @@ export interface SecretRow {
   /** A new value to write; undefined keeps the stored one. */
   value?: string;
   updated_at?: string;
+}
+
+/** What a saved draft holds (an action's or a module's): code, dependencies, secret names. */
+export interface Saved {
+  code?: string;
+  dependencies?: Dependency[];
+  secrets?: { name: string; updated_at?: string }[];
+}
+
+/** The parts of the draft that differ from the saved one, as a PATCH would send them. */
+export interface DraftChanges {
+  code?: string;
+  dependencies?: Dependency[];
+  secrets?: SecretRow[];
+}
+
+const sameDeps = (a: Dependency[], b: Dependency[]) => JSON.stringify(a) === JSON.stringify(b);
+
+/** The draft being edited beside the saved object it came from: `adopt` takes a fresh
+ * saved one (and its draft), `changes` says what differs from it. */
+export function useDraft<T extends Saved>() {
+  const [saved, setSaved] = useState<T | null>(null);
+  const [code, setCode] = useState("");
+  const [deps, setDeps] = useState<Dependency[]>([]);
+  const [secrets, setSecretRows] = useState<SecretRow[]>([]);
+  const [secretsTouched, setSecretsTouched] = useState(false);
+
+  const adopt = useCallback((fresh: T) => {
+    setSaved(fresh);
+    setCode(fresh.code ?? "");
+    setDeps(fresh.dependencies ?? []);
+    setSecretRows((fresh.secrets ?? []).map((s) => ({ name: s.name, updated_at: s.updated_at })));
+    setSecretsTouched(false);
+  }, []);
+
+  function changes(): DraftChanges {
+    const changed: DraftChanges = {};
+    if (saved === null) return changed;
+    if (code !== (saved.code ?? "")) changed.code = code;
+    if (!sameDeps(deps, saved.dependencies ?? [])) changed.dependencies = deps;
+    if (secretsTouched) changed.secrets = secrets;
+    return changed;
+  }
+
+  function setSecrets(rows: SecretRow[]) {
+    setSecretRows(rows);
+    setSecretsTouched(true);
+  }
+
+  return { saved, setSaved, code, setCode, deps, setDeps, secrets, setSecrets, adopt, changes };
+}
+
+/** The settings tab of a draft: its dependencies beside its secrets. */
+export function DraftSettings({
+  draft,
+  readOnly,
+  hint,
+}: {
+  draft: Pick<ReturnType<typeof useDraft>, "deps" | "setDeps" | "secrets" | "setSecrets">;
+  readOnly: boolean;
+  hint?: ReactNode;
+}) {
+  return (
+    <div className="grid-2">
+      <Dependencies deps={draft.deps} onChange={draft.setDeps} readOnly={readOnly} />
+      <Secrets readOnly={readOnly} secrets={draft.secrets} onChange={draft.setSecrets} hint={hint} />
+    </div>
+  );
 }
 
 export function Dependencies({

@@ -1,46 +1,32 @@
 import { useCallback, useEffect, useState } from "react";
-import type { Action, ActionVersion, Dependency, SecretIn, TestPayload } from "../api";
+import type { Action, ActionVersion, SecretIn, TestPayload } from "../api";
 import { CodeEditor } from "../components/CodeEditor";
-import { actionState, Diff, errorText, Loading, Notice, parseJson, StatusBadge, when } from "../components/common";
-import { Dependencies, Secrets, type SecretRow } from "../components/settings";
+import { actionState, Diff, errorText, Loading, Notice, parseJson, StatusBadge, Tabs, when } from "../components/common";
+import { DraftSettings, useDraft } from "../components/settings";
 import { useDashboard } from "../context";
 import { go, href } from "../router";
 import { runnable, sampleEvent, triggerLabel } from "../templates";
 
 type Tab = "code" | "settings" | "versions" | "test";
 
-const sameDeps = (a: Dependency[], b: Dependency[]) => JSON.stringify(a) === JSON.stringify(b);
-
 export function ActionPage({ id, tab }: { id: string; tab: Tab }) {
   const { api, can } = useDashboard();
   // Saving the draft needs update:actions; deploying (and rolling back) create:actions.
   const editable = can("update:actions");
   const deployable = can("create:actions");
-  const [action, setAction] = useState<Action | null>(null);
-  const [code, setCode] = useState("");
-  const [deps, setDeps] = useState<Dependency[]>([]);
-  const [secrets, setSecrets] = useState<SecretRow[]>([]);
-  const [secretsTouched, setSecretsTouched] = useState(false);
+  const draft = useDraft<Action>();
+  const { saved: action, setSaved: setAction, code, setCode, adopt } = draft;
   const [error, setError] = useState<string | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [versionsKey, setVersionsKey] = useState(0);
 
-  const adopt = useCallback((fresh: Action) => {
-    setAction(fresh);
-    setCode(fresh.code ?? "");
-    setDeps(fresh.dependencies ?? []);
-    setSecrets((fresh.secrets ?? []).map((s) => ({ name: s.name, updated_at: s.updated_at })));
-    setSecretsTouched(false);
-  }, []);
-
   useEffect(() => {
     api.action(id).then(adopt, (e) => setError(errorText(e)));
   }, [api, id, adopt]);
 
-  const dirty =
-    action !== null &&
-    (code !== (action.code ?? "") || !sameDeps(deps, action.dependencies ?? []) || secretsTouched);
+  const changes = draft.changes();
+  const dirty = Object.keys(changes).length > 0;
 
   // Follow the draft's build: refresh the status (not the editor) until it settles.
   const state = action ? actionState(action) : null;
@@ -62,12 +48,11 @@ export function ActionPage({ id, tab }: { id: string; tab: Tab }) {
     setBusy("Saving");
     setError(null);
     try {
-      const body: { code?: string; dependencies?: Dependency[]; secrets?: SecretIn[] } = {};
-      if (code !== action.code) body.code = code;
-      if (!sameDeps(deps, action.dependencies ?? [])) body.dependencies = deps;
-      if (secretsTouched) {
-        body.secrets = secrets.map((s) => (s.value === undefined ? { name: s.name } : { name: s.name, value: s.value }));
-      }
+      // A secret sent without a value keeps the stored one.
+      const secrets: SecretIn[] | undefined = changes.secrets?.map((s) =>
+        s.value === undefined ? { name: s.name } : { name: s.name, value: s.value },
+      );
+      const body = { code: changes.code, dependencies: changes.dependencies, secrets };
       const saved = await api.updateAction(action.id, body);
       adopt(saved);
       setMessage("Saved. The draft is building.");
@@ -173,13 +158,7 @@ export function ActionPage({ id, tab }: { id: string; tab: Tab }) {
       {state === "failed" && (
         <Notice kind="error">The latest draft failed to build. Check the dependency names and versions.</Notice>
       )}
-      <div className="tabs" role="tablist" aria-label="Action sections">
-        {tabs.map(([key, label]) => (
-          <a key={key} role="tab" aria-selected={tab === key} href={href("actions", id, key)}>
-            {label}
-          </a>
-        ))}
-      </div>
+      <Tabs label="Action sections" tabs={tabs} current={tab} link={(key) => href("actions", id, key)} />
       {tab === "code" && (
         <CodeEditor
           value={code}
@@ -190,17 +169,7 @@ export function ActionPage({ id, tab }: { id: string; tab: Tab }) {
         />
       )}
       {tab === "settings" && (
-        <div className="grid-2">
-          <Dependencies deps={deps} onChange={setDeps} readOnly={!editable} />
-          <Secrets
-            readOnly={!editable}
-            secrets={secrets}
-            onChange={(next) => {
-              setSecrets(next);
-              setSecretsTouched(true);
-            }}
-          />
-        </div>
+        <DraftSettings draft={draft} readOnly={!editable} />
       )}
       {tab === "versions" && (
         <Versions

@@ -1,15 +1,13 @@
-import { useCallback, useEffect, useState } from "react";
-import type { Dependency, Module, ModuleUser, ModuleVersion } from "../api";
+import { useEffect, useState } from "react";
+import type { Module, ModuleUser, ModuleVersion } from "../api";
 import { CodeEditor } from "../components/CodeEditor";
-import { Diff, Empty, errorText, Loading, ModuleBadge, Notice, when } from "../components/common";
-import { Dependencies, Secrets, type SecretRow } from "../components/settings";
+import { Diff, Empty, errorText, Loading, ModuleBadge, Notice, Tabs, when } from "../components/common";
+import { DraftSettings, useDraft, type SecretRow } from "../components/settings";
 import { useDashboard } from "../context";
 import { go, href } from "../router";
 import { usedBy } from "./ModulesPage";
 
 export type ModuleTab = "code" | "settings" | "versions" | "actions";
-
-const sameDeps = (a: Dependency[], b: Dependency[]) => JSON.stringify(a) === JSON.stringify(b);
 
 /** The secrets as the API takes them, or an error in words: it replaces a module's
  * secrets as a whole and needs every value, and values are never read back. */
@@ -27,30 +25,19 @@ function secretsToSend(rows: SecretRow[]): { name: string; value: string }[] {
 export function ModulePage({ id, tab }: { id: string; tab: ModuleTab }) {
   const { api, can } = useDashboard();
   const editable = can("update:actions");
-  const [module, setModule] = useState<Module | null>(null);
-  const [code, setCode] = useState("");
-  const [deps, setDeps] = useState<Dependency[]>([]);
-  const [secrets, setSecrets] = useState<SecretRow[]>([]);
-  const [secretsTouched, setSecretsTouched] = useState(false);
+  const draft = useDraft<Module>();
+  const { saved: module, code, setCode, adopt } = draft;
   const [error, setError] = useState<string | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [versionsKey, setVersionsKey] = useState(0);
 
-  const adopt = useCallback((fresh: Module) => {
-    setModule(fresh);
-    setCode(fresh.code);
-    setDeps(fresh.dependencies);
-    setSecrets(fresh.secrets.map((s) => ({ name: s.name, updated_at: s.updated_at })));
-    setSecretsTouched(false);
-  }, []);
-
   useEffect(() => {
     api.module(id).then(adopt, (e) => setError(errorText(e)));
   }, [api, id, adopt]);
 
-  const dirty =
-    module !== null && (code !== module.code || !sameDeps(deps, module.dependencies) || secretsTouched);
+  const changes = draft.changes();
+  const dirty = Object.keys(changes).length > 0;
   const publishable = dirty || (module !== null && !module.all_changes_published);
 
   async function save(): Promise<Module | null> {
@@ -58,10 +45,8 @@ export function ModulePage({ id, tab }: { id: string; tab: ModuleTab }) {
     setBusy("Saving");
     setError(null);
     try {
-      const body: Parameters<typeof api.updateModule>[1] = {};
-      if (code !== module.code) body.code = code;
-      if (!sameDeps(deps, module.dependencies)) body.dependencies = deps;
-      if (secretsTouched) body.secrets = secretsToSend(secrets);
+      const secrets = changes.secrets && secretsToSend(changes.secrets);
+      const body = { code: changes.code, dependencies: changes.dependencies, secrets };
       const saved = await api.updateModule(module.id, body);
       adopt(saved);
       setMessage("Saved. Publish the draft to make it a version actions can pin.");
@@ -147,13 +132,7 @@ export function ModulePage({ id, tab }: { id: string; tab: ModuleTab }) {
           {message}
         </Notice>
       )}
-      <div className="tabs" role="tablist" aria-label="Module sections">
-        {tabs.map(([key, label]) => (
-          <a key={key} role="tab" aria-selected={tab === key} href={href("modules", id, key)}>
-            {label}
-          </a>
-        ))}
-      </div>
+      <Tabs label="Module sections" tabs={tabs} current={tab} link={(key) => href("modules", id, key)} />
       {tab === "code" && (
         <CodeEditor
           value={code}
@@ -164,23 +143,16 @@ export function ModulePage({ id, tab }: { id: string; tab: ModuleTab }) {
         />
       )}
       {tab === "settings" && (
-        <div className="grid-2">
-          <Dependencies deps={deps} onChange={setDeps} readOnly={!editable} />
-          <Secrets
-            readOnly={!editable}
-            secrets={secrets}
-            onChange={(next) => {
-              setSecrets(next);
-              setSecretsTouched(true);
-            }}
-            hint={
-              <>
-                Read by the module&apos;s code as <code>actions.secrets.NAME</code>. Saving a change replaces them all,
-                so give each secret you keep its value again.
-              </>
-            }
-          />
-        </div>
+        <DraftSettings
+          draft={draft}
+          readOnly={!editable}
+          hint={
+            <>
+              Read by the module&apos;s code as <code>actions.secrets.NAME</code>. Saving a change replaces them all, so
+              give each secret you keep its value again.
+            </>
+          }
+        />
       )}
       {tab === "versions" && (
         <ModuleVersions
