@@ -65,6 +65,53 @@ export interface Binding {
   action: Action;
 }
 
+/** One entry of a flow as the page saves it: a stored binding (by its id, which keeps
+ * its secrets unless new ones are sent) or an action added since the last save. */
+export interface FlowItem {
+  action_id: string;
+  binding_id?: string;
+  display_name: string;
+  /** A full replacement of the binding's secrets; undefined keeps what it holds. */
+  secrets?: SecretIn[];
+}
+
+export interface ModuleSecret {
+  name: string;
+  updated_at?: string;
+}
+
+export interface ModuleVersion {
+  id: string;
+  module_id?: string;
+  version_number: number;
+  code: string;
+  secrets: ModuleSecret[];
+  dependencies: Dependency[];
+  created_at?: string;
+}
+
+export interface Module {
+  id: string;
+  name: string;
+  code: string;
+  dependencies: Dependency[];
+  secrets: ModuleSecret[];
+  actions_using_module_total: number;
+  all_changes_published: boolean;
+  latest_version_number?: number;
+  latest_version?: ModuleVersion;
+  created_at: string;
+  updated_at: string;
+}
+
+/** An action that pins a version of a module. */
+export interface ModuleUser {
+  action_id: string;
+  action_name: string;
+  module_version_id: string;
+  module_version_number: number;
+}
+
 export interface ActionResult {
   action_name: string;
   binding_id?: string | null;
@@ -280,17 +327,17 @@ export class Api {
     return { data: answer.data.bindings, etag: answer.etag };
   }
 
-  /** Replace the flow in one PATCH; with an ETag, a concurrent change answers 412. */
-  async saveBindings(
-    triggerId: string,
-    actions: { id: string; display_name: string }[],
-    etag: string | null,
-  ): Promise<Answer<Binding[]>> {
+  /** Replace the flow in one PATCH; with an ETag, a concurrent change answers 412.
+   * Stored bindings go by binding id, so those not edited keep their secrets. */
+  async saveBindings(triggerId: string, items: FlowItem[], etag: string | null): Promise<Answer<Binding[]>> {
     const path = `/api/v2/actions/triggers/${encodeURIComponent(triggerId)}/bindings`;
     const body = {
-      bindings: actions.map((a) => ({
-        ref: { type: "action_id", value: a.id },
-        display_name: a.display_name,
+      bindings: items.map((item) => ({
+        ref: item.binding_id
+          ? { type: "binding_id", value: item.binding_id }
+          : { type: "action_id", value: item.action_id },
+        display_name: item.display_name,
+        ...(item.secrets ? { secrets: item.secrets } : {}),
       })),
     };
     const answer = await this.call<{ bindings: Binding[] }>(
@@ -308,14 +355,70 @@ export class Api {
       .executions;
   }
 
+  /** One stored execution, by id (Auth0's endpoint). */
+  execution(id: string): Promise<Execution> {
+    return this.get(`/api/v2/actions/executions/${encodeURIComponent(id)}`);
+  }
+
+  async modules(): Promise<Module[]> {
+    // Without per_page the Modules service answers every module at once.
+    return (await this.get<{ modules: Module[] }>("/api/v2/actions/modules")).modules;
+  }
+
+  module(id: string): Promise<Module> {
+    return this.get(`/api/v2/actions/modules/${encodeURIComponent(id)}`);
+  }
+
+  async createModule(body: { name: string; code: string }): Promise<Module> {
+    return (await this.call<Module>("POST", "/api/v2/actions/modules", body)).data;
+  }
+
+  async updateModule(
+    id: string,
+    body: { code?: string; dependencies?: Dependency[]; secrets?: { name: string; value: string }[] },
+  ): Promise<Module> {
+    return (await this.call<Module>("PATCH", `/api/v2/actions/modules/${encodeURIComponent(id)}`, body)).data;
+  }
+
+  async deleteModule(id: string): Promise<void> {
+    await this.call("DELETE", `/api/v2/actions/modules/${encodeURIComponent(id)}`);
+  }
+
+  /** Publish the draft as the next immutable version. */
+  async publishModule(id: string): Promise<ModuleVersion> {
+    return (await this.call<ModuleVersion>("POST", `/api/v2/actions/modules/${encodeURIComponent(id)}/versions`)).data;
+  }
+
+  async moduleVersions(id: string): Promise<ModuleVersion[]> {
+    const path = `/api/v2/actions/modules/${encodeURIComponent(id)}/versions?per_page=100`;
+    return (await this.get<{ versions: ModuleVersion[] }>(path)).versions;
+  }
+
+  /** Copy a published version back into the draft (no new version is made). */
+  async rollbackModule(id: string, versionId: string): Promise<Module> {
+    const path = `/api/v2/actions/modules/${encodeURIComponent(id)}/rollback`;
+    return (await this.call<Module>("POST", path, { module_version_id: versionId })).data;
+  }
+
+  async moduleActions(id: string): Promise<ModuleUser[]> {
+    const path = `/api/v2/actions/modules/${encodeURIComponent(id)}/actions?per_page=100`;
+    return (await this.get<{ actions: ModuleUser[] }>(path)).actions;
+  }
+
   async fire(triggerId: string, event: unknown): Promise<FlowResult> {
     const path = `/actionsd/v1/triggers/${encodeURIComponent(triggerId)}/execute`;
     return (await this.call<FlowResult>("POST", path, { event })).data;
   }
 
   /** Follow the live stream of the trigger's executions (Server-Sent Events) until
-   * `signal` aborts. Read with fetch, not EventSource, which cannot send the token. */
-  async follow(triggerId: string, onExecution: (e: Execution) => void, signal: AbortSignal): Promise<void> {
+   * `signal` aborts. Read with fetch, not EventSource, which cannot send the token.
+   * `onLive` is told once the stream has caught up: from then on no run is missed. */
+  async follow(
+    triggerId: string,
+    onExecution: (e: Execution) => void,
+    signal: AbortSignal,
+    onLive?: () => void,
+  ): Promise<void> {
     const query = new URLSearchParams({ trigger_id: triggerId });
     const response = await send(`/actionsd/v1/executions/stream?${query}`, {
       headers: { authorization: `Bearer ${this.token}`, accept: "text/event-stream" },
@@ -340,6 +443,7 @@ export class Api {
         const kind = lines.find((l) => l.startsWith("event:"))?.slice(6).trim();
         const data = lines.find((l) => l.startsWith("data:"))?.slice(5);
         if (kind === "execution" && data) onExecution(JSON.parse(data) as Execution);
+        else if (kind === "live") onLive?.();
       }
     }
   }

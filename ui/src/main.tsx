@@ -1,12 +1,15 @@
-import { StrictMode, useCallback, useEffect, useMemo, useState } from "react";
+import { Component, StrictMode, useCallback, useEffect, useMemo, useState, type ReactNode } from "react";
 import { createRoot } from "react-dom/client";
 import { Api, type Trigger } from "./api";
 import { errorText, Loading, Notice } from "./components/common";
 import { DashboardContext, useDashboard, type Scope } from "./context";
 import { ActionPage } from "./pages/ActionPage";
 import { ActionsPage } from "./pages/ActionsPage";
+import { ExecutionPage } from "./pages/ExecutionPage";
 import { ExecutionsPage } from "./pages/ExecutionsPage";
 import { FlowsPage } from "./pages/FlowsPage";
+import { ModulePage, type ModuleTab } from "./pages/ModulePage";
+import { ModulesPage } from "./pages/ModulesPage";
 import { SignIn } from "./pages/SignIn";
 import { href, useRoute } from "./router";
 import { forgetToken, saveToken, savedToken, tokenScopes } from "./session";
@@ -69,12 +72,19 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
   const [section = "actions", first, second] = route;
   const nav: [string, string, string][] = [
     ["actions", "Actions", href("actions")],
+    ["modules", "Modules", href("modules")],
     ["flows", "Flows", href("flows", "post-login")],
     ["executions", "Executions", href("executions", "post-login")],
   ];
   let page;
   if (section === "flows") page = <FlowsPage triggerId={first ?? "post-login"} />;
   else if (section === "executions") page = <ExecutionsPage triggerId={first ?? "post-login"} />;
+  else if (section === "execution" && first) page = <ExecutionPage id={first} />;
+  else if (section === "modules" && first) {
+    const tabs: ModuleTab[] = ["settings", "versions", "actions"];
+    const tab = tabs.find((t) => t === second) ?? "code";
+    page = <ModulePage key={first} id={first} tab={tab} />;
+  } else if (section === "modules") page = <ModulesPage />;
   else if (section === "actions" && first) {
     const tab = second === "settings" || second === "versions" || second === "test" ? second : "code";
     page = <ActionPage key={first} id={first} tab={tab} />;
@@ -91,7 +101,7 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
         </a>
         <nav aria-label="Main">
           {nav.map(([key, label, link]) => (
-            <a key={key} href={link} aria-current={section === key ? "page" : undefined}>
+            <a key={key} href={link} aria-current={(section === "execution" ? "executions" : section) === key ? "page" : undefined}>
               {label}
             </a>
           ))}
@@ -109,10 +119,30 @@ function Shell({ onSignOut }: { onSignOut: () => void }) {
             </span>
           </Notice>
         )}
-        {page}
+        <PageBoundary key={`${section}/${first ?? ""}`}>{page}</PageBoundary>
       </main>
     </>
   );
+}
+
+/** A page that throws while rendering says so in words instead of leaving a blank
+ * screen; the next route starts afresh. */
+class PageBoundary extends Component<{ children: ReactNode }, { failure: string | null }> {
+  state = { failure: null };
+
+  static getDerivedStateFromError(error: unknown) {
+    return { failure: errorText(error) };
+  }
+
+  render() {
+    if (this.state.failure === null) return this.props.children;
+    return (
+      <Notice>
+        This page failed to show: {this.state.failure}. Reload the page, or go back to the{" "}
+        <a href={href("actions")}>actions</a>.
+      </Notice>
+    );
+  }
 }
 
 createRoot(document.getElementById("root")!).render(

@@ -163,3 +163,13 @@ export function sampleEvent(triggerId: string): string {
 export function runnable(triggerId: string): boolean {
   return TRIGGERS[triggerId]?.event !== undefined;
 }
+
+/** A new module's starting code: what it exports is what `require('actions:NAME')` returns. */
+export const MODULE_TEMPLATE = [
+  "// Shared code: an action that pins a version of this module loads it with",
+  "// require('actions:NAME'). The module's own secrets are actions.secrets.NAME.",
+  "module.exports = {",
+  "  greet: (name) => `Hello, ${name}`,",
+  "};",
+  "",
+].join("\n");

@@ -1,6 +1,6 @@
 import { diffLines } from "diff";
 import type { ReactNode } from "react";
-import type { Action } from "../api";
+import type { Action, Module } from "../api";
 import { triggerLabel } from "../templates";
 
 export type ActionState = "building" | "failed" | "built" | "deployed" | "changed";
@@ -31,6 +31,16 @@ export function StatusBadge({ action }: { action: Action }) {
   );
 }
 
+/** Whether a module's draft is what its newest version holds. */
+export function ModuleBadge({ module }: { module: Module }) {
+  const published = module.all_changes_published;
+  return (
+    <span className={`badge ${published ? "badge-deployed" : "badge-changed"}`} data-state={published ? "published" : "draft"}>
+      {published ? "Published" : "Draft not published"}
+    </span>
+  );
+}
+
 export function Notice({
   kind = "error",
   children,
@@ -48,6 +58,29 @@ export function Notice({
           ×
         </button>
       )}
+    </div>
+  );
+}
+
+/** Links that switch a page's sections, one per route. */
+export function Tabs<T extends string>({
+  label,
+  tabs,
+  current,
+  link,
+}: {
+  label: string;
+  tabs: [T, string][];
+  current: T;
+  link: (tab: T) => string;
+}) {
+  return (
+    <div className="tabs" role="tablist" aria-label={label}>
+      {tabs.map(([key, text]) => (
+        <a key={key} role="tab" aria-selected={current === key} href={link(key)}>
+          {text}
+        </a>
+      ))}
     </div>
   );
 }

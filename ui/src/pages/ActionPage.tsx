@@ -1,52 +1,32 @@
-import { useCallback, useEffect, useState, type FormEvent } from "react";
-import type { Action, ActionVersion, Dependency, SecretIn, TestPayload } from "../api";
+import { useCallback, useEffect, useState } from "react";
+import type { Action, ActionVersion, SecretIn, TestPayload } from "../api";
 import { CodeEditor } from "../components/CodeEditor";
-import { actionState, Diff, errorText, Loading, Notice, parseJson, StatusBadge, when } from "../components/common";
+import { actionState, Diff, errorText, Loading, Notice, parseJson, StatusBadge, Tabs, when } from "../components/common";
+import { DraftSettings, useDraft } from "../components/settings";
 import { useDashboard } from "../context";
 import { go, href } from "../router";
 import { runnable, sampleEvent, triggerLabel } from "../templates";
 
 type Tab = "code" | "settings" | "versions" | "test";
 
-interface SecretRow {
-  name: string;
-  /** A new value to write; undefined keeps the stored one. */
-  value?: string;
-  updated_at?: string;
-}
-
-const sameDeps = (a: Dependency[], b: Dependency[]) => JSON.stringify(a) === JSON.stringify(b);
-
 export function ActionPage({ id, tab }: { id: string; tab: Tab }) {
   const { api, can } = useDashboard();
   // Saving the draft needs update:actions; deploying (and rolling back) create:actions.
   const editable = can("update:actions");
   const deployable = can("create:actions");
-  const [action, setAction] = useState<Action | null>(null);
-  const [code, setCode] = useState("");
-  const [deps, setDeps] = useState<Dependency[]>([]);
-  const [secrets, setSecrets] = useState<SecretRow[]>([]);
-  const [secretsTouched, setSecretsTouched] = useState(false);
+  const draft = useDraft<Action>();
+  const { saved: action, setSaved: setAction, code, setCode, adopt } = draft;
   const [error, setError] = useState<string | null>(null);
   const [message, setMessage] = useState<string | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [versionsKey, setVersionsKey] = useState(0);
 
-  const adopt = useCallback((fresh: Action) => {
-    setAction(fresh);
-    setCode(fresh.code ?? "");
-    setDeps(fresh.dependencies ?? []);
-    setSecrets((fresh.secrets ?? []).map((s) => ({ name: s.name, updated_at: s.updated_at })));
-    setSecretsTouched(false);
-  }, []);
-
   useEffect(() => {
     api.action(id).then(adopt, (e) => setError(errorText(e)));
   }, [api, id, adopt]);
 
-  const dirty =
-    action !== null &&
-    (code !== (action.code ?? "") || !sameDeps(deps, action.dependencies ?? []) || secretsTouched);
+  const changes = draft.changes();
+  const dirty = Object.keys(changes).length > 0;
 
   // Follow the draft's build: refresh the status (not the editor) until it settles.
   const state = action ? actionState(action) : null;
@@ -68,12 +48,11 @@ export function ActionPage({ id, tab }: { id: string; tab: Tab }) {
     setBusy("Saving");
     setError(null);
     try {
-      const body: { code?: string; dependencies?: Dependency[]; secrets?: SecretIn[] } = {};
-      if (code !== action.code) body.code = code;
-      if (!sameDeps(deps, action.dependencies ?? [])) body.dependencies = deps;
-      if (secretsTouched) {
-        body.secrets = secrets.map((s) => (s.value === undefined ? { name: s.name } : { name: s.name, value: s.value }));
-      }
+      // A secret sent without a value keeps the stored one.
+      const secrets: SecretIn[] | undefined = changes.secrets?.map((s) =>
+        s.value === undefined ? { name: s.name } : { name: s.name, value: s.value },
+      );
+      const body = { code: changes.code, dependencies: changes.dependencies, secrets };
       const saved = await api.updateAction(action.id, body);
       adopt(saved);
       setMessage("Saved. The draft is building.");
@@ -179,13 +158,7 @@ export function ActionPage({ id, tab }: { id: string; tab: Tab }) {
       {state === "failed" && (
         <Notice kind="error">The latest draft failed to build. Check the dependency names and versions.</Notice>
       )}
-      <div className="tabs" role="tablist" aria-label="Action sections">
-        {tabs.map(([key, label]) => (
-          <a key={key} role="tab" aria-selected={tab === key} href={href("actions", id, key)}>
-            {label}
-          </a>
-        ))}
-      </div>
+      <Tabs label="Action sections" tabs={tabs} current={tab} link={(key) => href("actions", id, key)} />
       {tab === "code" && (
         <CodeEditor
           value={code}
@@ -196,17 +169,7 @@ export function ActionPage({ id, tab }: { id: string; tab: Tab }) {
         />
       )}
       {tab === "settings" && (
-        <div className="grid-2">
-          <Dependencies deps={deps} onChange={setDeps} readOnly={!editable} />
-          <Secrets
-            readOnly={!editable}
-            secrets={secrets}
-            onChange={(next) => {
-              setSecrets(next);
-              setSecretsTouched(true);
-            }}
-          />
-        </div>
+        <DraftSettings draft={draft} readOnly={!editable} />
       )}
       {tab === "versions" && (
         <Versions
@@ -243,128 +206,6 @@ function pick(action: Action): Partial<Action> {
     deployed_version: action.deployed_version,
     updated_at: action.updated_at,
   };
-}
-
-function Dependencies({
-  deps,
-  onChange,
-  readOnly,
-}: {
-  deps: Dependency[];
-  onChange: (d: Dependency[]) => void;
-  readOnly: boolean;
-}) {
-  const [name, setName] = useState("");
-  const [version, setVersion] = useState("latest");
-
-  function add(event: FormEvent) {
-    event.preventDefault();
-    const n = name.trim();
-    if (!n) return;
-    onChange([...deps.filter((d) => d.name !== n), { name: n, version: version.trim() || "latest" }]);
-    setName("");
-    setVersion("latest");
-  }
-
-  return (
-    <div className="card">
-      <h2>Dependencies</h2>
-      <p className="hint">npm packages, installed when the draft builds.</p>
-      {deps.length === 0 ? (
-        <p className="muted">No dependencies.</p>
-      ) : (
-        <ul className="list" aria-label="Dependencies">
-          {deps.map((d) => (
-            <li key={d.name}>
-              <code>
-                {d.name}@{d.version}
-              </code>
-              {!readOnly && (
-                <button type="button" className="link" aria-label={`Remove ${d.name}`} onClick={() => onChange(deps.filter((x) => x.name !== d.name))}>
-                  Remove
-                </button>
-              )}
-            </li>
-          ))}
-        </ul>
-      )}
-      {!readOnly && (
-        <form className="row" onSubmit={add} aria-label="Add dependency">
-          <input aria-label="Package name" placeholder="package name" value={name} onChange={(e) => setName(e.target.value)} />
-          <input aria-label="Package version" placeholder="version" value={version} onChange={(e) => setVersion(e.target.value)} />
-          <button type="submit">Add</button>
-        </form>
-      )}
-    </div>
-  );
-}
-
-function Secrets({
-  secrets,
-  onChange,
-  readOnly,
-}: {
-  secrets: SecretRow[];
-  onChange: (s: SecretRow[]) => void;
-  readOnly: boolean;
-}) {
-  const [name, setName] = useState("");
-  const [value, setValue] = useState("");
-
-  function add(event: FormEvent) {
-    event.preventDefault();
-    const n = name.trim();
-    if (!n) return;
-    onChange([...secrets.filter((s) => s.name !== n), { name: n, value }]);
-    setName("");
-    setValue("");
-  }
-
-  return (
-    <div className="card">
-      <h2>Secrets</h2>
-      <p className="hint">
-        Read by the code as <code>event.secrets.NAME</code>. Values are write-only: the server never shows them again.
-      </p>
-      {secrets.length === 0 ? (
-        <p className="muted">No secrets.</p>
-      ) : (
-        <ul className="list" aria-label="Secrets">
-          {secrets.map((s) => (
-            <li key={s.name}>
-              <code>{s.name}</code>
-              {s.value === undefined ? (
-                <span className="muted">value hidden{s.updated_at ? ` · set ${when(s.updated_at)}` : ""}</span>
-              ) : (
-                <span className="muted">new value, saved with the draft</span>
-              )}
-              {!readOnly && (
-                <>
-                  <input
-                    type="password"
-                    aria-label={`New value for ${s.name}`}
-                    placeholder="replace value"
-                    value={s.value ?? ""}
-                    onChange={(e) => onChange(secrets.map((x) => (x.name === s.name ? { ...x, value: e.target.value } : x)))}
-                  />
-                  <button type="button" className="link" aria-label={`Remove secret ${s.name}`} onClick={() => onChange(secrets.filter((x) => x.name !== s.name))}>
-                    Remove
-                  </button>
-                </>
-              )}
-            </li>
-          ))}
-        </ul>
-      )}
-      {!readOnly && (
-        <form className="row" onSubmit={add} aria-label="Add secret">
-          <input aria-label="Secret name" placeholder="NAME" value={name} onChange={(e) => setName(e.target.value)} />
-          <input aria-label="Secret value" type="password" placeholder="value" value={value} onChange={(e) => setValue(e.target.value)} />
-          <button type="submit">Add</button>
-        </form>
-      )}
-    </div>
-  );
 }
 
 function Versions({

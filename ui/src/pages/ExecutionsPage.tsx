@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useState } from "react";
+import { useCallback, useEffect, useState, type FormEvent } from "react";
 import type { ActionResult, Execution, FlowResult } from "../api";
 import { CodeEditor } from "../components/CodeEditor";
 import { Empty, errorText, Loading, Notice, parseJson, TriggerSelect, when } from "../components/common";
@@ -6,7 +6,7 @@ import { useDashboard } from "../context";
 import { go, href } from "../router";
 import { runnable, sampleEvent, triggerLabel } from "../templates";
 
-function duration(result: ActionResult): string {
+export function duration(result: ActionResult): string {
   const ms = result.response?.stats?.action_duration_ms;
   if (typeof ms === "number") return `${ms.toFixed(ms < 10 ? 2 : 0)} ms`;
   const spent = Date.parse(result.ended_at) - Date.parse(result.started_at);
@@ -34,9 +34,35 @@ function failed(execution: Execution): boolean {
   return execution.results.some((r) => r.error);
 }
 
-function errorMessage(result: ActionResult): string {
+export function errorMessage(result: ActionResult): string {
   const e = result.error;
   return e ? e.message ?? e.msg ?? e.id ?? "failed" : "";
+}
+
+export function ExecutionBadge({ execution }: { execution: Execution }) {
+  const bad = failed(execution);
+  return (
+    <span className={`badge ${bad ? "badge-failed" : "badge-deployed"}`}>
+      {bad ? "Error" : execution.status === "suspended" ? "Suspended" : "Success"}
+    </span>
+  );
+}
+
+/** Open an execution by its id, such as one a log line or a colleague gave. */
+function FindExecution() {
+  const [id, setId] = useState("");
+  function open(event: FormEvent) {
+    event.preventDefault();
+    if (id.trim()) go("execution", id.trim());
+  }
+  return (
+    <form className="row find" onSubmit={open} aria-label="Find an execution">
+      <input aria-label="Execution id" placeholder="execution id" value={id} onChange={(e) => setId(e.target.value)} />
+      <button type="submit" disabled={!id.trim()}>
+        Open
+      </button>
+    </form>
+  );
 }
 
 export function ExecutionsPage({ triggerId }: { triggerId: string }) {
@@ -50,6 +76,7 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
   const [ran, setRan] = useState<FlowResult | null>(null);
   const [running, setRunning] = useState(false);
   const [live, setLive] = useState(true);
+  const [following, setFollowing] = useState(false);
 
   const load = useCallback(async () => {
     try {
@@ -69,13 +96,20 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
 
   // The live view: each execution any server process stores, as it is stored.
   useEffect(() => {
+    setFollowing(false);
     if (!live) return;
     const stop = new AbortController();
     const arrived = (execution: Execution) =>
       setList((current) => [execution, ...(current ?? []).filter((e) => e.id !== execution.id)]);
-    api.follow(triggerId, arrived, stop.signal).catch((e: unknown) => {
-      if (!stop.signal.aborted) setError(errorText(e));
-    });
+    api
+      .follow(triggerId, arrived, stop.signal, () => setFollowing(true))
+      .catch((e: unknown) => {
+        if (!stop.signal.aborted) setError(errorText(e));
+      })
+      .finally(() => {
+        // An aborted stream's successor reports for itself.
+        if (!stop.signal.aborted) setFollowing(false);
+      });
     return () => stop.abort();
   }, [api, triggerId, live]);
 
@@ -109,12 +143,18 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
             <input type="checkbox" checked={live} onChange={(e) => setLive(e.target.checked)} />
             Live
           </label>
+          {live && (
+            <span className="muted" data-testid="live-state" aria-live="polite">
+              {following ? "following new runs" : "connecting…"}
+            </span>
+          )}
           <button type="button" onClick={() => void load()}>
             Refresh
           </button>
         </div>
       </header>
       {error && <Notice onClose={() => setError(null)}>{error}</Notice>}
+      <FindExecution />
       {runnable(triggerId) && can("execute:actions") && (
         <details className="card run">
           <summary>Run this flow with a sample event</summary>
@@ -130,7 +170,9 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
               {ran.error ? (
                 <Notice>Failed: {ran.error.message}</Notice>
               ) : (
-                <Notice kind="success">{ranText(ran)}</Notice>
+                <Notice kind="success">
+                  {ranText(ran)} <a href={href("execution", ran.execution_id)}>Open this execution</a>
+                </Notice>
               )}
               <h3>Outcome</h3>
               <pre className="output">{JSON.stringify(ran.outcome, null, 2)}</pre>
@@ -148,20 +190,23 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
         <ul className="executions" aria-label="Executions">
           {list.map((execution) => (
             <li key={execution.id} className="card" data-execution={execution.id}>
-              <button
-                type="button"
-                className="execution-head"
-                aria-expanded={open.has(execution.id)}
-                onClick={() => setOpen(toggled(open, execution.id))}
-              >
-                <span className={`badge ${failed(execution) ? "badge-failed" : "badge-deployed"}`}>
-                  {failed(execution) ? "Error" : execution.status === "suspended" ? "Suspended" : "Success"}
-                </span>
-                <span>{when(execution.created_at)}</span>
-                {ran?.execution_id === execution.id && <span className="badge badge-built">Just ran</span>}
-                <span className="muted">{actions(execution.results.length)}</span>
-                <code className="muted hide-narrow">{execution.id}</code>
-              </button>
+              <div className="execution-row">
+                <button
+                  type="button"
+                  className="execution-head"
+                  aria-expanded={open.has(execution.id)}
+                  onClick={() => setOpen(toggled(open, execution.id))}
+                >
+                  <ExecutionBadge execution={execution} />
+                  <span>{when(execution.created_at)}</span>
+                  {ran?.execution_id === execution.id && <span className="badge badge-built">Just ran</span>}
+                  <span className="muted">{actions(execution.results.length)}</span>
+                  <code className="muted hide-narrow">{execution.id}</code>
+                </button>
+                <a className="execution-link" href={href("execution", execution.id)} aria-label={`Details of execution ${execution.id}`}>
+                  Details
+                </a>
+              </div>
               {open.has(execution.id) && (
                 <table className="table results" aria-label="Action results">
                   <thead>

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState, type DragEvent, type KeyboardEvent } from "react";
-import { ApiError, type Action, type Binding } from "../api";
+import { ApiError, type Action, type Binding, type SecretIn } from "../api";
 import { Empty, errorText, Loading, Notice, TriggerSelect } from "../components/common";
+import { Secrets } from "../components/settings";
 import { useDashboard } from "../context";
 import { go, href } from "../router";
 import { triggerLabel } from "../templates";
@@ -8,8 +9,12 @@ import { triggerLabel } from "../templates";
 interface Step {
   /** The bound action's id; a flow holds an action at most once. */
   id: string;
+  /** The stored binding; absent for an action added since the flow was loaded. */
+  binding?: string;
   name: string;
   display_name: string;
+  /** New secrets replacing all the binding holds; undefined keeps them (they are never read back). */
+  secrets?: SecretIn[];
 }
 
 interface Conflict {
@@ -22,10 +27,11 @@ const DRAG_TYPE = "application/x-actionsd-step";
 type Dragged = { from: "library"; id: string } | { from: "flow"; index: number };
 
 const toSteps = (bindings: Binding[]): Step[] =>
-  bindings.map((b) => ({ id: b.action.id, name: b.action.name, display_name: b.display_name }));
+  bindings.map((b) => ({ id: b.action.id, binding: b.id, name: b.action.name, display_name: b.display_name }));
 
 const sameFlow = (a: Step[], b: Step[]) =>
-  a.length === b.length && a.every((s, i) => s.id === b[i].id && s.display_name === b[i].display_name);
+  a.length === b.length &&
+  a.every((s, i) => s.id === b[i].id && s.display_name === b[i].display_name && s.secrets === b[i].secrets);
 
 export function FlowsPage({ triggerId }: { triggerId: string }) {
   const { api, triggers, can } = useDashboard();
@@ -40,6 +46,7 @@ export function FlowsPage({ triggerId }: { triggerId: string }) {
   const [saving, setSaving] = useState(false);
   const [dropAt, setDropAt] = useState<number | null>(null);
   const [announcement, setAnnouncement] = useState("");
+  const [editing, setEditing] = useState<string | null>(null);
   const dragged = useRef<Dragged | null>(null);
   const listRef = useRef<HTMLOListElement>(null);
 
@@ -114,7 +121,16 @@ export function FlowsPage({ triggerId }: { triggerId: string }) {
     setSaving(true);
     setError(null);
     try {
-      const answer = await api.saveBindings(triggerId, flow, force ? conflict?.etag ?? null : etag);
+      // A binding is referred to by id only while the server still has it (after a
+      // conflict, "theirs" may have replaced it); otherwise its action makes a new one.
+      const stored = new Set((force && conflict ? toSteps(conflict.theirs) : saved ?? []).map((s) => s.binding));
+      const items = flow.map((step) => ({
+        action_id: step.id,
+        binding_id: step.binding && stored.has(step.binding) ? step.binding : undefined,
+        display_name: step.display_name.trim() || step.name,
+        secrets: step.secrets,
+      }));
+      const answer = await api.saveBindings(triggerId, items, force ? conflict?.etag ?? null : etag);
       const steps = toSteps(answer.data);
       setSaved(steps);
       setFlow(steps);
@@ -193,7 +209,13 @@ export function FlowsPage({ triggerId }: { triggerId: string }) {
     }
   }
 
+  function edit(id: string, change: Partial<Step>) {
+    setFlow(flow.map((s) => (s.id === id ? { ...s, ...change } : s)));
+    setNotice(null);
+  }
+
   const inFlow = new Set(flow.map((s) => s.id));
+  const edited = flow.find((s) => s.id === editing);
   const choices = triggers.filter((t) => t.binding_policy !== "entity-bound").map((t) => t.id);
   const entityBound = triggers.some((t) => t.id === triggerId && t.binding_policy === "entity-bound");
 
@@ -316,9 +338,19 @@ export function FlowsPage({ triggerId }: { triggerId: string }) {
                     <a href={href("actions", step.id)} tabIndex={-1}>
                       {step.display_name}
                     </a>
+                    {step.display_name !== step.name && <span className="step-action muted">{step.name}</span>}
                   </span>
                   {editable && (
                   <span className="step-tools">
+                    <button
+                      type="button"
+                      className="icon"
+                      aria-label={`Edit ${step.name}`}
+                      aria-pressed={editing === step.id}
+                      onClick={() => setEditing(editing === step.id ? null : step.id)}
+                    >
+                      ✎
+                    </button>
                     <button type="button" className="icon" aria-label={`Move ${step.name} up`} disabled={index === 0} onClick={() => move(index, index - 1)}>
                       ↑
                     </button>
@@ -340,6 +372,14 @@ export function FlowsPage({ triggerId }: { triggerId: string }) {
               ))}
             </ol>
             <div className="terminal">Complete</div>
+            {editable && edited && (
+              <BindingEditor
+                step={edited}
+                action={library.find((a) => a.id === edited.id)}
+                onChange={(change) => edit(edited.id, change)}
+                onClose={() => setEditing(null)}
+              />
+            )}
           </div>
           <aside
             className="library"
@@ -385,5 +425,72 @@ export function FlowsPage({ triggerId }: { triggerId: string }) {
         </div>
       )}
     </section>
+  );
+}
+
+/** A binding's own settings: the name the flow shows, and secrets added to the action's
+ * `event.secrets` in this flow only. Changes are saved with the flow. */
+function BindingEditor({
+  step,
+  action,
+  onChange,
+  onClose,
+}: {
+  step: Step;
+  action?: Action;
+  onChange: (change: Partial<Step>) => void;
+  onClose: () => void;
+}) {
+  const own = action?.secrets?.map((s) => s.name) ?? [];
+  return (
+    <div className="binding-editor" role="group" aria-label={`Binding of ${step.name}`}>
+      <div className="card">
+        <div className="flow-bar">
+          <h2>Binding: {step.name}</h2>
+          <button type="button" onClick={onClose}>
+            Done
+          </button>
+        </div>
+        <label>
+          Display name
+          <input value={step.display_name} maxLength={255} placeholder={step.name} onChange={(e) => onChange({ display_name: e.target.value })} />
+        </label>
+        <p className="hint">What this flow calls the action; the action keeps its name. Saved with the flow.</p>
+        {step.secrets === undefined ? (
+          <>
+            <p>
+              {step.binding
+                ? "The secrets this binding holds are kept: the server never shows them, not even their names."
+                : "This binding is new and has no secrets of its own."}
+            </p>
+            <button type="button" onClick={() => onChange({ secrets: [] })}>
+              {step.binding ? "Replace this binding's secrets" : "Add binding secrets"}
+            </button>
+          </>
+        ) : (
+          <p className="unsaved">
+            Saving the flow replaces this binding&apos;s secrets with {step.secrets.length === 0 ? "none" : "the ones below"}.{" "}
+            <button type="button" className="link" onClick={() => onChange({ secrets: undefined })}>
+              Keep the stored ones
+            </button>
+          </p>
+        )}
+      </div>
+      {step.secrets !== undefined && (
+        <Secrets
+          readOnly={false}
+          savedWith="the flow"
+          title="Binding secrets"
+          secrets={step.secrets}
+          onChange={(rows) => onChange({ secrets: rows.map((r) => ({ name: r.name, value: r.value ?? "" })) })}
+          hint={
+            <>
+              The action reads them as <code>event.secrets.NAME</code> in this flow only; they win over its own secrets of the same
+              name{own.length > 0 ? ` (${own.join(", ")})` : ""}.
+            </>
+          }
+        />
+      )}
+    </div>
   );
 }
