@@ -87,7 +87,7 @@ test_run.__test__ = False  # type: ignore[attr-defined]
 
 
 def claims(result: dict[str, Any]) -> dict[str, Any]:
-    assert "error" not in result, result
+    assert "error" not in result, (result["error"], result["results"])
     found: dict[str, Any] = result["outcome"].get("idToken", {}).get("claims", {})
     return found
 
@@ -204,11 +204,7 @@ def test_an_action_cannot_forge_its_own_outcome(api: httpx.Client) -> None:
     assert result["outcome"].get("idToken") is None, "none of the action's commands apply"
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["constructor", "__proto__.polluted", "hasOwnProperty", "idToken.constructor", "toString"],
-)
-def test_a_forged_command_cannot_name_an_inherited_member(api: httpx.Client, name: str) -> None:
+def test_a_forged_command_cannot_name_an_inherited_member(api: httpx.Client) -> None:
     """The api's namespaces are built on first use from a shared prototype: a command may
     still name only a namespace and a method of the trigger, never what objects inherit."""
     bind(
@@ -219,19 +215,26 @@ def test_a_forged_command_cannot_name_an_inherited_member(api: httpx.Client, nam
             """
             // Its own api's prototype changed, and a forged command slipped in.
             try { Object.getPrototypeOf(api).access = { deny() {} }; } catch (_) {}
-            const push = Array.prototype.push;
-            Array.prototype.push = function (...items) {
-              if (items[0] && items[0].name === 'idToken.setCustomClaim') push.call(this, { name: NAME, args: [{}] });
-              return push.apply(this, items);
-            };
+            if (!globalThis.patched) {
+              globalThis.patched = true;
+              const push = Array.prototype.push;
+              Array.prototype.push = function (...items) {
+                if (items[0] && items[0].name === 'idToken.setCustomClaim') {
+                  push.call(this, { name: globalThis.forged, args: [{}] });
+                }
+                return push.apply(this, items);
+              };
+            }
+            globalThis.forged = event.request.query.name;
             api.idToken.setCustomClaim('https://x/ok', 1);
-            """.replace("NAME", json.dumps(name)),
+            """,
         ),
         handler(PL, "api.access.deny('the second action still denies');"),
     )
-    result = fire(api, PL, {"user": {}})
-    assert "does not exist" in result["error"]["message"], result
-    assert result["outcome"].get("idToken") is None, "none of the action's commands apply"
+    for name in ("constructor", "__proto__.polluted", "hasOwnProperty", "idToken.constructor"):
+        result = fire(api, PL, {"user": {}, "request": {"query": {"name": name}}})
+        assert "does not exist" in result["error"]["message"], (name, result)
+        assert result["outcome"].get("idToken") is None, "none of the action's commands apply"
     # Without the forged command, the tampering changes nothing for the action after it.
     tamper = "try { Object.defineProperty(Object.getPrototypeOf(api), 'access', { get: () => ({}) }); } catch (_) {}"
     bind(api, PL, handler(PL, tamper), handler(PL, "api.access.deny('no');"))
@@ -374,7 +377,7 @@ def test_a_late_rejection_fails_no_later_execution_of_the_same_action(api: httpx
     it rejects, the execution running then is not the one to blame."""
     code = """
     if (event.request.query.first) {
-      crypto.subtle.digest('SHA-256', new Uint8Array(64e6)).then(() => { throw new Error('LATE-REJECTION'); });
+      crypto.subtle.digest('SHA-256', new Uint8Array(16e6)).then(() => { throw new Error('LATE-REJECTION'); });
       return;
     }
     await new Promise((r) => setTimeout(r, 1500));
