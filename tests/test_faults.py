@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 import sqlalchemy as sa
 
@@ -209,6 +210,19 @@ def verify_survivors(db_url: str, acked: dict[str, Any]) -> None:
     if acked["patched"]:
         assert listed in set(acked["attempted"]), "the list was mixed"
         assert revision >= max(acked["revisions"]), "an acknowledged PATCH was lost"
+
+
+def test_a_killed_server_leaves_no_action_workers_behind(tmp_path: Path) -> None:
+    server = CliServer(tmp_path / "orphans", extra=EXTRA).start()
+    assert server.proc is not None
+    workers = [
+        p for p in psutil.Process(server.proc.pid).children(recursive=True) if "deno" in p.name()
+    ]
+    assert workers, "the runtime's workers run as the server's children"
+    server.proc.send_signal(signal.SIGKILL)
+    server.proc.wait()
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"orphaned workers: {alive}"
 
 
 @pytest.mark.parametrize(

@@ -296,4 +296,6 @@ rl.on('line', (line) => {
     }
   });
 });
+// The server is gone (killed, crashed): nobody can read a reply, and an orphan would idle on.
+rl.on('close', () => proc.exit(0));
 write(JSON.stringify({ ready: true, engine: 'deno' }) + '\n');
