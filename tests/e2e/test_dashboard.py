@@ -421,7 +421,28 @@ def test_a_read_only_token_gets_read_only_views(
     assert flow_names(page) == before, "the keyboard does not edit a read-only flow"
     shot(page, "18-read-only-flow")
 
+    expect(page.get_by_role("button", name="Edit Add roles")).to_have_count(0)
+
     page.goto(f"{base}/dashboard/#/executions/post-login")
     expect(page.get_by_role("list", name="Executions")).to_be_visible()
     expect(page.get_by_text("Run this flow with a sample event")).to_have_count(0)
+
+    # Actions Modules: listed and readable, nothing to create, publish, roll back or delete.
+    made = api.post(
+        "/api/v2/actions/modules", json={"name": "ro-module", "code": "module.exports = 1;"}
+    )
+    assert made.status_code == 201, made.text
+    module_id = made.json()["id"]
+    assert api.post(f"/api/v2/actions/modules/{module_id}/versions").status_code == 200
+    page.goto(f"{base}/dashboard/#/modules")
+    expect(page.get_by_role("table", name="Modules")).to_contain_text("ro-module")
+    expect(page.get_by_role("button", name="Create module")).to_have_count(0)
+    page.goto(f"{base}/dashboard/#/modules/{module_id}/code")
+    expect(page.get_by_text("Read-only")).to_be_visible()
+    for name in ("Save draft", "Publish", "Save & publish", "Delete module"):
+        expect(page.get_by_role("button", name=name, exact=True)).to_have_count(0)
+    page.goto(f"{base}/dashboard/#/modules/{module_id}/versions")
+    expect(page.get_by_role("list", name="Versions")).to_contain_text("Version 1")
+    expect(page.get_by_role("button", name="Roll back", exact=False)).to_have_count(0)
+    shot(page, "19-read-only-module")
     page.get_by_role("button", name="Sign out").click()
