@@ -458,6 +458,21 @@ def test_array_buffers_count_against_the_memory_limit(api: httpx.Client) -> None
     assert claims(fire(api, PL, {"user": {}})) == {"https://x/ok": 1}
 
 
+def test_warm_realms_of_other_actions_never_fail_an_innocent_one(tmp_path: Path) -> None:
+    """Each warm realm holds some 15 MB of its process: actions that each ran once must
+    not add up to a memory failure of whichever action happens to run next."""
+    server = start(tmp_path, "sqlite", ACTIONSD_RUNTIME_RSS_MB="160")
+    try:
+        with client(server) as api:
+            for n in range(10):
+                bind(api, PL, handler(PL, f"api.idToken.setCustomClaim('https://x/n', {n});"))
+                result = fire(api, PL, {"user": {}})
+                assert "error" not in result, (n, result["error"])
+                assert claims(result) == {"https://x/n": n}
+    finally:
+        server.stop()
+
+
 def test_outcome_and_commands_are_capped(api: httpx.Client) -> None:
     bind(
         api,
