@@ -23,7 +23,7 @@ from tests.e2e.test_dashboard import (
     _require_browser,
     set_code,
 )
-from tests.helpers import create_action, deploy
+from tests.helpers import create_action, deploy, wait_status
 from tests.runtime_helpers import execution, fire
 from tests.servers import CliServer
 
@@ -376,3 +376,23 @@ def test_the_older_pages_fit_both_widths(page: Page, server: CliServer, api: htt
     go(page, server, "actions/no-such-action")
     expect(page.get_by_role("alert")).to_be_visible()
     assert "{" not in page.get_by_role("alert").inner_text(), "errors are words, not JSON"
+
+
+def test_an_entity_bound_action_is_tested_from_its_page(
+    page: Page, server: CliServer, api: httpx.Client
+) -> None:
+    """Entity-bound triggers have no flow, but their actions run under /test like any
+    other: the Test tab offers a sample event and shows the commands."""
+    code = "exports.onExecuteCustomTokenExchange = async (event, api) => { api.authentication.setUserById('auth0|' + event.transaction.subject_token_type.length); };"
+    action = create_action(
+        api, name="Exchange", trigger="custom-token-exchange", version="v1", code=code
+    )
+    wait_status(api, action["id"])
+    go(page, server, f"actions/{action['id']}/test")
+    page.get_by_role("button", name="Run test").click()
+    result = page.get_by_test_id("test-result")
+    expect(result).to_contain_text("Ran without error")
+    expect(result).to_contain_text("authentication.setUserById")
+    expect(result).to_contain_text("auth0|21")
+    go(page, server, "executions/custom-token-exchange")
+    expect(page.get_by_text("Run this flow with a sample event")).to_have_count(0)

@@ -6,6 +6,8 @@ interface TriggerInfo {
   body: string;
   /** A sample event; only triggers this server can run have one. */
   event?: Record<string, unknown>;
+  /** Runs the one action its entity names, never a flow of bindings. */
+  entityBound?: true;
 }
 
 const user = {
@@ -115,26 +117,43 @@ export const TRIGGERS: Record<string, TriggerInfo> = {
       notification: { recipient: "+15555550123", message_type: "sms", as_text: "Your code is 123456" },
     },
   },
-  // Triggers whose actions are stored, built and deployed but not run by this server.
+  // Entity-bound triggers: no flow of bindings; an entity (a token exchange profile, an
+  // event stream, …) names one action, and its actions can be tested like any other.
   "custom-token-exchange": {
     label: "Custom Token Exchange",
     handler: "onExecuteCustomTokenExchange",
     body: "  // Validate event.transaction.subject_token, then api.authentication.setUserById(…).",
+    entityBound: true,
+    event: {
+      client,
+      request,
+      transaction: {
+        subject_token_type: "urn:acme:legacy-token",
+        subject_token: "eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJl",
+        requested_scopes: ["openid", "profile"],
+      },
+    },
   },
   "password-hash-migration": {
     label: "Password Hash Migration",
     handler: "onExecutePasswordHashMigration",
     body: "  // Check the legacy hash of event.user, then mark the password as valid.",
+    entityBound: true,
+    event: { user, request },
   },
   "event-stream": {
     label: "Event Stream",
     handler: "onExecuteEventStream",
     body: "  console.log(event.message);",
+    entityBound: true,
+    event: { message: { type: "user.created", data: { user_id: user.user_id } } },
   },
   "mcp-tool": {
     label: "MCP Tool",
     handler: "onExecuteMcpTool",
     body: "  // Answer the tool call described by event.",
+    entityBound: true,
+    event: {},
   },
 };
 
@@ -162,6 +181,11 @@ export function sampleEvent(triggerId: string): string {
 
 export function runnable(triggerId: string): boolean {
   return TRIGGERS[triggerId]?.event !== undefined;
+}
+
+/** Whether the trigger has a flow of bound actions to fire (entity-bound ones have none). */
+export function hasFlow(triggerId: string): boolean {
+  return runnable(triggerId) && !TRIGGERS[triggerId]?.entityBound;
 }
 
 /** A new module's starting code: what it exports is what `require('actions:NAME')` returns. */

@@ -4,7 +4,7 @@ import { CodeEditor } from "../components/CodeEditor";
 import { Empty, errorText, Loading, Notice, parseJson, TriggerSelect, when } from "../components/common";
 import { useDashboard } from "../context";
 import { go, href } from "../router";
-import { runnable, sampleEvent, triggerLabel } from "../templates";
+import { hasFlow, sampleEvent, triggerLabel } from "../templates";
 
 export function duration(result: ActionResult): string {
   const ms = result.response?.stats?.action_duration_ms;
@@ -155,7 +155,7 @@ export function ExecutionsPage({ triggerId }: { triggerId: string }) {
       </header>
       {error && <Notice onClose={() => setError(null)}>{error}</Notice>}
       <FindExecution />
-      {runnable(triggerId) && can("execute:actions") && (
+      {hasFlow(triggerId) && can("execute:actions") && (
         <details className="card run">
           <summary>Run this flow with a sample event</summary>
           <CodeEditor value={event} onChange={setEvent} label="Event" minHeight="10rem" />
