@@ -119,9 +119,9 @@ function realmFor(spec) {
   return realm;
 }
 
-// Each warm realm holds some 15 MB: well before the process's limit, the least recently
-// used half of the realms this flow did not use go, so that idle realms adding up never
-// fail whichever action runs next.
+// Warm realms hold memory of their own (docs/runtime.md, "Limits"): well before the
+// process's limit, the least recently used half of those this flow did not use go, so that
+// idle realms adding up never fail whichever action runs next.
 const SHED_AT = RSS_LIMIT * 0.75;
 function shed(keep) {
   const idle = [...realms.keys()].filter((id) => !keep.has(id));
