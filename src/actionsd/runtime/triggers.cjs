@@ -949,10 +949,13 @@ function namespaceProto(trigger, builders) {
     Object.defineProperty(proto, name, {
       enumerable: true,
       get() {
-        const build = Object.hasOwn(this, BUILDERS) && this[BUILDERS][name];
-        if (!build) return undefined;
-        const value = build();
-        Object.defineProperty(this, name, { value, enumerable: true, writable: true, configurable: true });
+        // `this` may be an object made from the api (Object.create(api)): build on the api.
+        let api = this;
+        while (api !== null && !Object.hasOwn(api, BUILDERS)) api = Object.getPrototypeOf(api);
+        if (api === null) return undefined;
+        if (Object.hasOwn(api, name)) return api[name];
+        const value = api[BUILDERS][name]();
+        Object.defineProperty(api, name, { value, enumerable: true, writable: true, configurable: true });
         return value;
       },
     });
