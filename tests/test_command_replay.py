@@ -82,3 +82,28 @@ def test_replaying_the_commands_reproduces_the_state(event: dict[str, object]) -
     assert isinstance(outcome, dict)
     assert outcome["authentication"] == {"primary_user": "auth0|p"}
     assert outcome["session"]["expires_at"] == 1.5e12
+
+
+LAZY = """
+const { makeApi } = require(%(path)s);
+const state = { event: { user: { app_metadata: {} } }, outcome: {}, cache: {} };
+const api = makeApi('post-login', state, { commands: [] }, { action_id: 'a' });
+const seen = { before: Object.keys(api), has: 'user' in api && 'samlResponse' in api };
+const { idToken } = api;
+Object.create(api).user.setAppMetadata('k', 1);
+idToken.setCustomClaim('https://x/c', 2);
+seen.after = Object.keys(api).sort();
+seen.same = api.user === api.user;
+seen.outcome = state.outcome;
+console.log(JSON.stringify(seen));
+"""
+
+
+def test_namespaces_are_built_on_first_use_and_behave_as_properties() -> None:
+    seen = run(LAZY % {"path": json.dumps(str(TRIGGERS_CJS))})
+    assert seen["before"] == [] and seen["has"] is True
+    assert seen["after"] == ["idToken", "user"] and seen["same"] is True
+    assert seen["outcome"] == {
+        "user": {"app_metadata": {"k": 1}},
+        "idToken": {"claims": {"https://x/c": 2}},
+    }
