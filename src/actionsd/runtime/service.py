@@ -150,9 +150,13 @@ class Runtime:
         PATCH of its bindings and every deploy of a bound action moves it)."""
         return self._cached_flow(trigger_id, current_version(self.engine, trigger_id))
 
-    def _cached_flow(self, trigger_id: str, revision: tuple[int, int]) -> _Flow:
+    def _cached(self, trigger_id: str, revision: tuple[int, int]) -> _Flow | None:
         cached = self._flows.get(trigger_id)
-        if cached is not None and cached.revision == revision:
+        return cached if cached is not None and cached.revision == revision else None
+
+    def _cached_flow(self, trigger_id: str, revision: tuple[int, int]) -> _Flow:
+        cached = self._cached(trigger_id, revision)
+        if cached is not None:
             return cached
         with transaction(self.engine, write=False) as conn:
             return self._load_flow(conn, trigger_id, revision)
@@ -271,11 +275,10 @@ class Runtime:
         else:
             self._check_runnable(trigger_id, None)
             revision = await committed_now(self.engine, lambda conn: version(conn, trigger_id))
-            cached = self._flows.get(trigger_id)
-            if cached is not None and cached.revision == revision:
-                flow = cached
-            else:
-                flow = await asyncio.to_thread(self._cached_flow, trigger_id, revision)
+            cached = self._cached(trigger_id, revision)
+            if cached is None:
+                cached = await asyncio.to_thread(self._cached_flow, trigger_id, revision)
+            flow = cached
         run = self._fresh_run(trigger_id, event, flow)
         return run if isinstance(run, FlowResult) else await self._arun(**run)
 

@@ -810,9 +810,9 @@ function makeApi(trigger, state, action, spec, liveEvent) {
         addScope: command('accessToken.addScope', modifyScope('add')),
         removeScope: command('accessToken.removeScope', modifyScope('remove')),
       }));
-      ns('authentication', () => (authentication(true)));
-      ns('groups', () => (groupsApi()));
-      ns('roles', () => (rolesApi()));
+      ns('authentication', () => authentication(true));
+      ns('groups', () => groupsApi());
+      ns('roles', () => rolesApi());
       ns('idToken', () => ({ setCustomClaim: command('idToken.setCustomClaim', claims('idToken', true), true) }));
       ns('multifactor', () => ({
         enable: command('multifactor.enable', (provider, options) => {
@@ -821,11 +821,11 @@ function makeApi(trigger, state, action, spec, liveEvent) {
           if (options && options.providerOptions !== undefined) out.multifactor.providerOptions = clone(options.providerOptions);
         }, true),
       }));
-      ns('prompt', () => (promptApi()));
-      ns('refreshToken', () => (refreshTokenApi()));
-      ns('session', () => (sessionApi()));
-      ns('redirect', () => (redirectApi(true, true)));
-      ns('samlResponse', () => (samlApi()));
+      ns('prompt', () => promptApi());
+      ns('refreshToken', () => refreshTokenApi());
+      ns('session', () => sessionApi());
+      ns('redirect', () => redirectApi(true, true));
+      ns('samlResponse', () => samlApi());
       ns('user', () => ({
         setAppMetadata: command('user.setAppMetadata', setMetadata('app_metadata', true), true),
         setUserMetadata: command('user.setUserMetadata', setMetadata('user_metadata', true), true),
@@ -851,7 +851,7 @@ function makeApi(trigger, state, action, spec, liveEvent) {
     case 'credentials-exchange':
       ns('access', () => ({ deny: command('access.deny', deny((code, reason) => ({ code, reason })), true) }));
       ns('accessToken', () => ({ setCustomClaim: command('accessToken.setCustomClaim', claims('accessToken', false), true) }));
-      ns('transaction', () => (targetScopes(() => ((event().accessToken || {}).scope || []))));
+      ns('transaction', () => targetScopes(() => ((event().accessToken || {}).scope || [])));
       break;
     case 'pre-user-registration':
       ns('access', () => ({ deny: command('access.deny', deny((reason, userMessage) => ({ reason, user_message: userMessage })), true) }));
@@ -872,9 +872,9 @@ function makeApi(trigger, state, action, spec, liveEvent) {
       break;
     case 'password-reset-post-challenge':
       ns('access', () => ({ deny: command('access.deny', deny((reason) => ({ reason }))) }));
-      ns('authentication', () => (authentication(false)));
-      ns('prompt', () => (promptApi()));
-      ns('redirect', () => (redirectApi(false, false)));
+      ns('authentication', () => authentication(false));
+      ns('prompt', () => promptApi());
+      ns('redirect', () => redirectApi(false, false));
       ns('transaction', () => ({
         setResultUrl: command('transaction.setResultUrl', (url, options) => {
           section(out, 'transaction').result_url = addQuery(url, options);
@@ -924,7 +924,7 @@ function makeApi(trigger, state, action, spec, liveEvent) {
     }
     case 'custom-email-provider':
     case 'custom-phone-provider':
-      ns('notification', () => (notificationApi()));
+      ns('notification', () => notificationApi());
       break;
     default:
       // post-user-registration, post-change-password, send-phone-message, event-stream,
