@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection, Engine, Row
 
 from actionsd import errors
 from actionsd.actions import render
 from actionsd.actions.models import CreateActionIn, SecretIn, TriggerIn, UpdateActionIn
+from actionsd.db.engine import committed_now
 from actionsd.db.schema import (
     action_versions,
     actions,
@@ -482,7 +483,17 @@ def _make_deployed(
     return render.deploy_answer(version, action)
 
 
+_ACTIONS_COUNTER = sa.select(
+    sa.select(counters.c.value).where(counters.c.name == "actions").scalar_subquery()
+)
+
+
 def actions_counter(conn: Connection) -> int:
     """The counter every write to an action or version moves (see ``db.schema``)."""
-    stmt = sa.select(counters.c.value).where(counters.c.name == "actions")
-    return int(conn.execute(stmt).scalar_one_or_none() or 0)
+    return int(conn.execute(_ACTIONS_COUNTER).scalar_one() or 0)
+
+
+async def actions_counter_now(engine: Engine) -> int:
+    """``actions_counter`` as committed now, from the event loop."""
+    (value,) = await committed_now(engine, _ACTIONS_COUNTER)
+    return int(value or 0)

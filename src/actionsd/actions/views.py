@@ -19,7 +19,6 @@ from actionsd.actions.models import (
     VersionOut,
 )
 from actionsd.api.deps import AppState, Page, PerPage, State, requires
-from actionsd.db.engine import committed_now
 
 router = APIRouter(prefix="/api/v2/actions", tags=["actions"])
 OUT: dict[str, Any] = {"response_model_exclude_none": True}
@@ -55,7 +54,7 @@ async def list_actions(
     # write to an action or version, and by builds) has not moved; one read decides.
     body, _ = await state.responses.serve(
         ("actions", *filters.values()),
-        committed_now(state.engine, service.actions_counter),
+        service.actions_counter_now(state.engine),
         lambda: _render_actions(state, filters),
     )
     return Response(body, media_type=JSON)

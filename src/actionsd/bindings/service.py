@@ -20,7 +20,7 @@ from actionsd import errors
 from actionsd.actions import render
 from actionsd.actions.service import Limits
 from actionsd.bindings.models import BindingItemIn
-from actionsd.db.engine import committed
+from actionsd.db.engine import committed, committed_now
 from actionsd.db.schema import action_versions, actions, bindings, counters, triggers
 from actionsd.triggers import catalog
 from actionsd.util import envelope, fmt_ts, new_id, now_ns
@@ -74,13 +74,22 @@ def version(conn: Connection, trigger_id: str) -> tuple[int, int]:
     from the trigger's bindings and their actions that was read under both is current.
     The revision moves with every PATCH of the list, the counter with every write to an
     action, a version or a build. An unknown trigger id reads as revision 0."""
-    revision, counter = conn.execute(_VERSION, {"trigger_key": trigger_id}).one()
-    return int(revision or 0), int(counter or 0)
+    return _pair(conn.execute(_VERSION, {"trigger_key": trigger_id}).one())
 
 
 def current_version(engine: Engine, trigger_id: str) -> tuple[int, int]:
     """``version`` as committed now, outside any transaction of the caller's."""
-    return committed(engine, lambda conn: version(conn, trigger_id))
+    return _pair(committed(engine, _VERSION, {"trigger_key": trigger_id}))
+
+
+async def current_version_now(engine: Engine, trigger_id: str) -> tuple[int, int]:
+    """``current_version`` from the event loop."""
+    return _pair(await committed_now(engine, _VERSION, {"trigger_key": trigger_id}))
+
+
+def _pair(row: Any) -> tuple[int, int]:
+    revision, counter = row
+    return int(revision or 0), int(counter or 0)
 
 
 # Actions with their deployed versions, in one statement: only the columns a binding

@@ -12,7 +12,6 @@ from actionsd.actions.models import TriggerId
 from actionsd.api.deps import AppState, Page, PerPage, State, requires
 from actionsd.bindings import service
 from actionsd.bindings.models import BindingListOut, UpdateBindingsIn, UpdatedBindingsOut
-from actionsd.db.engine import committed_now
 from actionsd.triggers.catalog import CATALOG
 
 router = APIRouter(prefix="/api/v2/actions", tags=["triggers"])
@@ -77,7 +76,7 @@ async def list_bindings(
     # rendering runs only on a miss.
     body, current = await state.responses.serve(
         ("bindings", triggerId, page, per_page),
-        committed_now(state.engine, lambda conn: service.version(conn, triggerId)),
+        service.current_version_now(state.engine, triggerId),
         lambda: _render_bindings(state, triggerId, page, per_page),
     )
     return Response(body, media_type=JSON, headers={"ETag": _etag(current[0])})

@@ -5,16 +5,16 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+import weakref
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from starlette.concurrency import run_in_threadpool
 
-T = TypeVar("T")
 WRITE = "actionsd_write"
 BUSY_TIMEOUT_MS = 30000
 
@@ -92,23 +92,74 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
             yield conn
 
 
-def committed(engine: Engine, read: Callable[[Connection], T]) -> T:
-    """``read`` on a connection of its own, outside any caller's transaction: what is
-    committed now (what a cache checks an entry against before serving it)."""
+def committed(
+    engine: Engine, statement: sa.Executable, params: dict[str, Any] | None = None
+) -> Any:
+    """The one row ``statement`` reads from what is committed now, outside any caller's
+    transaction: what a cache checks an entry against before serving it. A single
+    statement needs no transaction: PostgreSQL runs it in autocommit, and SQLite on a
+    connection of its own in autocommit (docs/benchmarks.md: through the pool and a
+    transaction, this check was a fifth of a login's Python time)."""
+    if engine.dialect.name == "sqlite":
+        return _latest_reader(engine).one(statement, params or {})
     with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            # One statement needs no transaction: no BEGIN, no ROLLBACK round trip.
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-        return read(conn)
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn.execute(statement, params or {}).one()
 
 
-async def committed_now(engine: Engine, read: Callable[[Connection], T]) -> T:
+async def committed_now(
+    engine: Engine, statement: sa.Executable, params: dict[str, Any] | None = None
+) -> Any:
     """``committed`` from the event loop. SQLite answers a small read from a local file
     in microseconds, so it runs inline (a threadpool hop cost more than the read);
     PostgreSQL's runs on the threadpool, so a slow server never holds the loop."""
     if engine.dialect.name == "sqlite":
-        return committed(engine, read)
-    return await run_in_threadpool(committed, engine, read)
+        return committed(engine, statement, params)
+    return await run_in_threadpool(committed, engine, statement, params)
+
+
+class _LatestReader:
+    """One SQLite connection, in autocommit, that only ever runs single-row reads of
+    module-level statements (compiled once each)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._dialect = engine.dialect
+        self._connection = engine.raw_connection()  # configured as every pooled one
+        self._lock = threading.Lock()
+        self._compiled: dict[int, tuple[sa.Executable, Any, str, tuple[str, ...]]] = {}
+
+    def one(self, statement: sa.Executable, params: dict[str, Any]) -> tuple[Any, ...]:
+        entry = self._compiled.get(id(statement))
+        if entry is None or entry[0] is not statement:
+            compiled = statement.compile(dialect=self._dialect)  # type: ignore[attr-defined]
+            entry = (statement, compiled, str(compiled), tuple(compiled.positiontup or ()))
+            self._compiled[id(statement)] = entry
+        _, compiled, sql, order = entry
+        values = compiled.construct_params(params)
+        with self._lock:
+            row = self._connection.driver_connection.execute(  # type: ignore[union-attr]
+                sql, [values[name] for name in order]
+            ).fetchone()
+        if row is None:
+            raise sa.exc.NoResultFound("No row was found when one was required")
+        return tuple(row)
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+_readers: weakref.WeakKeyDictionary[Engine, _LatestReader] = weakref.WeakKeyDictionary()
+
+
+def _latest_reader(engine: Engine) -> _LatestReader:
+    reader = _readers.get(engine)
+    if reader is None:
+        with _registry_lock:
+            reader = _readers.get(engine)
+            if reader is None:
+                reader = _readers[engine] = _LatestReader(engine)
+                event.listen(engine, "engine_disposed", lambda _engine: reader.close())
+    return reader
 
 
 @contextlib.contextmanager

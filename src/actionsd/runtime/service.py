@@ -25,10 +25,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from actionsd import errors
 from actionsd.actions.service import load_action
-from actionsd.bindings.service import current_version, version
+from actionsd.bindings.service import current_version, current_version_now
 from actionsd.builds.npm import deps_key
 from actionsd.config import Settings
-from actionsd.db.engine import committed_now, transaction
+from actionsd.db.engine import transaction
 from actionsd.db.schema import action_module_versions, action_versions, actions, bindings
 from actionsd.runtime.executions import ExecutionStore
 from actionsd.runtime.pool import PoolBusy, Sandbox, WorkerFailure, WorkerPool
@@ -274,7 +274,7 @@ class Runtime:
             flow = await asyncio.to_thread(self._flow_for, trigger_id, action_id)
         else:
             self._check_runnable(trigger_id, None)
-            revision = await committed_now(self.engine, lambda conn: version(conn, trigger_id))
+            revision = await current_version_now(self.engine, trigger_id)
             cached = self._cached(trigger_id, revision)
             if cached is None:
                 cached = await asyncio.to_thread(self._cached_flow, trigger_id, revision)
