@@ -19,10 +19,10 @@ from actionsd.actions.models import (
     VersionOut,
 )
 from actionsd.api.deps import AppState, Page, PerPage, State, requires
+from actionsd.api.errors import JSON
 
 router = APIRouter(prefix="/api/v2/actions", tags=["actions"])
 OUT: dict[str, Any] = {"response_model_exclude_none": True}
-JSON = "application/json; charset=utf-8"
 
 
 @router.get(

@@ -24,10 +24,18 @@ FASTAPI_PARSE_ERROR = "There was an error parsing the body"
 QUOTE_LIMIT = 64
 
 
+JSON = "application/json; charset=utf-8"  # the content type Auth0 sends
+
+
+def json_body(value: Any) -> bytes:
+    """``value`` as the compact UTF-8 JSON a response model would have rendered."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 class Auth0JSONResponse(JSONResponse):
     """JSON with the content type Auth0 sends."""
 
-    media_type = "application/json; charset=utf-8"
+    media_type = JSON
 
 
 # Reason phrases as hapi (and so Auth0) writes them, whatever Python's version calls them.

@@ -10,13 +10,13 @@ from pydantic import BaseModel
 from actionsd import errors
 from actionsd.actions.models import TriggerId
 from actionsd.api.deps import AppState, Page, PerPage, State, requires
+from actionsd.api.errors import JSON
 from actionsd.bindings import service
 from actionsd.bindings.models import BindingListOut, UpdateBindingsIn, UpdatedBindingsOut
 from actionsd.triggers.catalog import CATALOG
 
 router = APIRouter(prefix="/api/v2/actions", tags=["triggers"])
 OUT: dict[str, Any] = {"response_model_exclude_none": True}
-JSON = "application/json; charset=utf-8"
 TriggerPath = Annotated[TriggerId, Path(description="An actions extensibility point.")]
 
 

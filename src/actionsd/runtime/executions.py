@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,17 +53,23 @@ class ExecutionStore:
             first = self._queue.get()
             if first is None:
                 return
+            # Sleep, then take what came meanwhile: waiting on the queue instead would
+            # wake this thread (and take the GIL) once per execution.
+            time.sleep(FLUSH_SECONDS)
             batch = [first]
-            try:
-                while len(batch) < BATCH:
-                    item = self._queue.get(timeout=FLUSH_SECONDS)
-                    if item is None:
-                        self._flush(batch)
-                        return
-                    batch.append(item)
-            except queue.Empty:
-                pass
+            stop = False
+            while len(batch) < BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
             self._flush(batch)
+            if stop:
+                return
 
     def _flush(self, batch: list[dict[str, Any]]) -> None:
         try:

@@ -153,6 +153,8 @@ class Worker:
         chunks = [self._buffer]
 
         def readable() -> None:
+            if done.done():  # expired meanwhile
+                return
             try:
                 reply = self._take_chunk(chunks)
             except WorkerFailure as failure:
@@ -161,13 +163,18 @@ class Worker:
             if reply is not None:
                 done.set_result(reply)
 
+        def expired() -> None:
+            if not done.done():
+                done.set_exception(WorkerFailure("timeout", "Script execution time exceeded"))
+
+        # A timer of the loop's own: asyncio.wait_for costs a task and more per login.
+        timer = loop.call_later(timeout, expired)
         loop.add_reader(self._out, readable)
         try:
-            return await asyncio.wait_for(done, timeout)
-        except TimeoutError:
-            raise WorkerFailure("timeout", "Script execution time exceeded") from None
+            return await done
         finally:
             loop.remove_reader(self._out)
+            timer.cancel()
 
     def _death(self) -> WorkerFailure:
         code = self.proc.wait(timeout=5)

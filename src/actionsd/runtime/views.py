@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query
+from fastapi import APIRouter, Body, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from actionsd import errors
 from actionsd.api.deps import State, requires
+from actionsd.api.errors import JSON, json_body
 from actionsd.auth.tokens import EXECUTE_SCOPE
 from actionsd.runtime import executions
 from actionsd.triggers import catalog
@@ -146,9 +147,11 @@ async def execute_trigger(
     answer the combined commands and the execution id; an entity-bound trigger runs the
     deployed version of ``action_id``. Not part of Auth0's API: the entry point for
     identity servers (scope ``execute:actions``)."""
-    # On the event loop: the worker's pipes are awaited there, no thread per login.
+    # On the event loop: the worker's pipes are awaited there, no thread per login. The
+    # result is plain JSON already (FlowOut documents it); encoding it once is enough.
     runtime = state.require_runtime()
-    return (await runtime.afire(triggerId, body.event, body.action_id)).as_json()
+    result = await runtime.afire(triggerId, body.event, body.action_id)
+    return Response(json_body(result.as_json()), media_type=JSON)
 
 
 @router.post(
