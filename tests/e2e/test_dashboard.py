@@ -438,7 +438,7 @@ def test_a_read_only_token_gets_read_only_views(
     expect(page.get_by_role("table", name="Modules")).to_contain_text("ro-module")
     expect(page.get_by_role("button", name="Create module")).to_have_count(0)
     page.goto(f"{base}/dashboard/#/modules/{module_id}/code")
-    expect(page.get_by_text("Read-only")).to_be_visible()
+    expect(page.get_by_text("Read-only", exact=True)).to_be_visible()
     for name in ("Save draft", "Publish", "Save & publish", "Delete module"):
         expect(page.get_by_role("button", name=name, exact=True)).to_have_count(0)
     page.goto(f"{base}/dashboard/#/modules/{module_id}/versions")
