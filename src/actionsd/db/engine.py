@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from starlette.concurrency import run_in_threadpool
+
+if TYPE_CHECKING:
+    import psycopg
 
 WRITE = "actionsd_write"
 BUSY_TIMEOUT_MS = 30000
@@ -110,25 +113,23 @@ def committed(
 async def committed_now(
     engine: Engine, statement: sa.Executable, params: dict[str, Any] | None = None
 ) -> Any:
-    """``committed`` from the event loop. SQLite answers a small read from a local file
-    in microseconds, so it runs inline (a threadpool hop cost more than the read);
-    PostgreSQL's runs on the threadpool, so a slow server never holds the loop."""
+    """``committed`` from the event loop, without leaving it. SQLite answers a small
+    read from a local file in microseconds, so it runs inline; PostgreSQL's is awaited
+    on a connection of the loop's own (a threadpool hop per check cost more CPU than the
+    query: docs/benchmarks.md)."""
     if engine.dialect.name == "sqlite":
         return committed(engine, statement, params)
-    return await run_in_threadpool(committed, engine, statement, params)
+    return await _async_reader(engine).one(statement, params or {})
 
 
-class _LatestReader:
-    """One SQLite connection, in autocommit, that only ever runs single-row reads of
-    module-level statements (compiled once each)."""
+class _Statements:
+    """Module-level statements compiled once for one dialect, as the driver takes them."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._dialect = engine.dialect
-        self._connection = engine.raw_connection()  # configured as every pooled one
-        self._lock = threading.Lock()
+    def __init__(self, dialect: sa.Dialect) -> None:
+        self._dialect = dialect
         self._compiled: dict[int, tuple[sa.Executable, Any, str, tuple[str, ...]]] = {}
 
-    def one(self, statement: sa.Executable, params: dict[str, Any]) -> tuple[Any, ...]:
+    def __call__(self, statement: sa.Executable, params: dict[str, Any]) -> tuple[str, Any]:
         entry = self._compiled.get(id(statement))
         if entry is None or entry[0] is not statement:
             compiled = statement.compile(dialect=self._dialect)  # type: ignore[attr-defined]
@@ -136,10 +137,21 @@ class _LatestReader:
             self._compiled[id(statement)] = entry
         _, compiled, sql, order = entry
         values = compiled.construct_params(params)
+        return sql, ([values[name] for name in order] if order else values)
+
+
+class _LatestReader:
+    """One SQLite connection, in autocommit, that only ever runs single-row reads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._statements = _Statements(engine.dialect)
+        self._connection = engine.raw_connection()  # configured as every pooled one
+        self._lock = threading.Lock()
+
+    def one(self, statement: sa.Executable, params: dict[str, Any]) -> tuple[Any, ...]:
+        sql, values = self._statements(statement, params)
         with self._lock:
-            row = self._connection.driver_connection.execute(  # type: ignore[union-attr]
-                sql, [values[name] for name in order]
-            ).fetchone()
+            row = self._connection.driver_connection.execute(sql, values).fetchone()  # type: ignore[union-attr]
         if row is None:
             raise sa.exc.NoResultFound("No row was found when one was required")
         return tuple(row)
@@ -148,7 +160,68 @@ class _LatestReader:
         self._connection.close()
 
 
+class _AsyncLatestReader:
+    """PostgreSQL: one psycopg connection of an event loop's own, in autocommit, for
+    single-row reads; opened on first use and again after it failed."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._statements = _Statements(engine.dialect)
+        self._conninfo = engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False
+        )
+        self._connection: psycopg.AsyncConnection[Any] | None = None
+        self._lock = asyncio.Lock()
+
+    async def one(self, statement: sa.Executable, params: dict[str, Any]) -> tuple[Any, ...]:
+        import psycopg  # only PostgreSQL deployments pay for loading it
+
+        sql, values = self._statements(statement, params)
+        async with self._lock:
+            try:
+                if self._connection is None or self._connection.closed:
+                    self._connection = await psycopg.AsyncConnection.connect(
+                        self._conninfo, autocommit=True
+                    )
+                row = await (await self._connection.execute(sql, values)).fetchone()
+            except psycopg.Error as failure:
+                self.close()
+                # The same error as every other database failure, mapped in one place.
+                raise sa.exc.OperationalError(sql, values, failure) from failure
+        if row is None:
+            raise sa.exc.NoResultFound("No row was found when one was required")
+        return tuple(row)
+
+    def close(self) -> None:
+        # Synchronous, so that it can run when the engine is disposed.
+        if self._connection is not None:
+            self._connection.pgconn.finish()
+            self._connection = None
+
+
 _readers: weakref.WeakKeyDictionary[Engine, _LatestReader] = weakref.WeakKeyDictionary()
+
+
+_async_readers: weakref.WeakKeyDictionary[
+    Engine, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _AsyncLatestReader]
+] = weakref.WeakKeyDictionary()
+
+
+def _async_reader(engine: Engine) -> _AsyncLatestReader:
+    loop = asyncio.get_running_loop()
+    with _registry_lock:
+        per_loop = _async_readers.get(engine)
+        if per_loop is None:
+            per_loop = _async_readers[engine] = weakref.WeakKeyDictionary()
+            event.listen(engine, "engine_disposed", lambda _engine: _close_all(per_loop))
+        reader = per_loop.get(loop)
+        if reader is None:
+            reader = per_loop[loop] = _AsyncLatestReader(engine)
+    return reader
+
+
+def _close_all(readers: weakref.WeakKeyDictionary[Any, _AsyncLatestReader]) -> None:
+    for reader in list(readers.values()):
+        reader.close()
 
 
 def _latest_reader(engine: Engine) -> _LatestReader:

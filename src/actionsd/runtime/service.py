@@ -267,7 +267,7 @@ class Runtime:
         self, trigger_id: str, event: dict[str, Any], action_id: str | None = None
     ) -> FlowResult:
         """:meth:`fire` from the event loop. A trigger's flow: its revision check is one
-        small read (inline on SQLite, on the threadpool for PostgreSQL), and the flow is
+        small read awaited on the loop (db.engine.committed_now), and the flow is
         re-read in a thread only when its revision moved. The worker's pipes are awaited
         on the loop."""
         if action_id is not None:
