@@ -187,6 +187,7 @@ class _AsyncLatestReader:
                 self.close()
                 # The same error as every other database failure, mapped in one place.
                 raise sa.exc.OperationalError(sql, values, failure) from failure
+
         if row is None:
             raise sa.exc.NoResultFound("No row was found when one was required")
         return tuple(row)
@@ -212,16 +213,12 @@ def _async_reader(engine: Engine) -> _AsyncLatestReader:
         per_loop = _async_readers.get(engine)
         if per_loop is None:
             per_loop = _async_readers[engine] = weakref.WeakKeyDictionary()
-            event.listen(engine, "engine_disposed", lambda _engine: _close_all(per_loop))
+            if not event.contains(engine, "engine_disposed", _close_readers):
+                event.listen(engine, "engine_disposed", _close_readers)
         reader = per_loop.get(loop)
         if reader is None:
             reader = per_loop[loop] = _AsyncLatestReader(engine)
     return reader
-
-
-def _close_all(readers: weakref.WeakKeyDictionary[Any, _AsyncLatestReader]) -> None:
-    for reader in list(readers.values()):
-        reader.close()
 
 
 def _latest_reader(engine: Engine) -> _LatestReader:
@@ -231,8 +228,18 @@ def _latest_reader(engine: Engine) -> _LatestReader:
             reader = _readers.get(engine)
             if reader is None:
                 reader = _readers[engine] = _LatestReader(engine)
-                event.listen(engine, "engine_disposed", lambda _engine: reader.close())
+                if not event.contains(engine, "engine_disposed", _close_readers):
+                    event.listen(engine, "engine_disposed", _close_readers)
     return reader
+
+
+def _close_readers(engine: Engine) -> None:
+    """A disposed engine may be used again: its readers are opened afresh then."""
+    with _registry_lock:
+        readers = [_readers.pop(engine, None), *_async_readers.pop(engine, {}).values()]
+    for reader in readers:
+        if reader is not None:
+            reader.close()
 
 
 @contextlib.contextmanager
