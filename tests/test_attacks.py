@@ -434,6 +434,37 @@ def test_no_listening_sockets_sub_workers_or_signals(api: httpx.Client) -> None:
     assert "error" not in fire(api, PL, {"ports": [free_port() for _ in range(5)]})
 
 
+
+EARLY_ANSWER = """
+// Answer this run in the realm's stead (a realm's first run is number 1), then keep the
+// thread busy as if the execution were over.
+const tries = [
+  () => postMessage({ id: '1', logs: 'forged\\n', commands: [], error: null }),
+  () => Object.getPrototypeOf(globalThis).postMessage({ id: '1', logs: 'forged\\n', commands: [], error: null }),
+  () => self.postMessage.call(globalThis, { id: '1', logs: 'forged\\n', commands: [], error: null }),
+];
+const refused = [typeof postMessage];
+for (const t of tries) { try { t(); } catch (e) { refused.push(String(e.message)); } }
+api.idToken.setCustomClaim('https://x/refused', refused);
+const until = Date.now() + 1500;
+while (Date.now() < until) {}
+"""
+
+
+def test_an_action_cannot_answer_for_its_realm_and_run_on(api: httpx.Client) -> None:
+    """Only the realm's own code answers a run: an action that posts an answer itself
+    would end its execution early and keep its thread busy past every deadline."""
+    bind(api, PL, handler(PL, EARLY_ANSWER))
+    started = time.monotonic()
+    result = fire(api, PL, {"user": {}})
+    took = time.monotonic() - started
+    assert "forged" not in result["results"][0]["response"]["logs"], result
+    refused = claims(result)["https://x/refused"]
+    assert refused[0] == "undefined", "as in Node.js, there is no postMessage"
+    assert len(refused) == 4, f"every way to post threw: {refused}"
+    assert took >= 1.4, "the execution lasted as long as the action's code ran"
+
+
 # ---- §4: memory and output limits ----------------------------------------------------------
 
 

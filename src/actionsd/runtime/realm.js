@@ -16,6 +16,11 @@ const lock = (target, name, value) => {
   }
 };
 
+// Taken before any action code runs: the realm's answers go through this one only. The
+// global is taken from action code (contain), so that an action cannot post an answer
+// for a run and then keep its thread busy past every deadline.
+const post = globalThis.postMessage.bind(globalThis);
+
 let nodeRequire = null;
 let triggers = null;
 let handlerExports = null; // the action's module.exports, once loaded
@@ -32,6 +37,10 @@ function contain(req) {
     if (name in Deno) lock(Deno, name, refuse(`Deno.${name}()`));
   }
   for (const name of ['Worker', 'SharedWorker', 'BroadcastChannel']) lock(globalThis, name, refuse(`new ${name}()`));
+  // Gone, as in Node.js (where Auth0 runs actions): it would speak for the realm.
+  for (let scope = globalThis; scope; scope = Object.getPrototypeOf(scope)) {
+    if (Object.hasOwn(scope, 'postMessage')) lock(scope, 'postMessage', undefined);
+  }
   const proc = req('node:process');
   for (const name of ['exit', 'abort', 'kill', 'reallyExit', 'dlopen', 'chdir', 'setuid', 'setgid', 'binding', '_linkedBinding']) {
     lock(proc, name, refuse(`process.${name}()`));
@@ -201,16 +210,16 @@ async function run(msg) {
   current = null;
   const reply = { id: msg.id, logs: action.logs.join(''), commands: action.commands, error };
   try {
-    postMessage(reply);
+    post(reply);
   } catch (_) {
     reply.commands = [];
     reply.error = { name: 'Error', message: 'api arguments must be plain data (strings, numbers, objects, arrays)' };
-    postMessage(reply);
+    post(reply);
   }
 }
 
 self.onmessage = (e) => {
   const msg = e.data;
-  if (msg.type === 'init') { init(msg); postMessage({ id: 'ready' }); }
+  if (msg.type === 'init') { init(msg); post({ id: 'ready' }); }
   else if (msg.type === 'run') run(msg);
 };
