@@ -136,15 +136,15 @@ def cpu_seconds(pid: int) -> float:
 def serve(
     data_dir: Path, database_url: str, workers: int, max_actions: int = 100, **settings: str
 ) -> tuple[subprocess.Popen[bytes], str, str]:
-    """``actionsd serve`` without rate limits, ready, and a token with every scope.
-    ``settings`` become ACTIONSD_<NAME> variables (e.g. runtime_engine="node")."""
+    """``actionsd serve`` without rate limits, ready, and a token with every scope; the
+    runtime at its defaults. ``settings`` become ACTIONSD_<NAME> variables (e.g.
+    runtime_workers="1")."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("ACTIONSD_")},
         "ACTIONSD_RATE_LIMIT_BURST": "1000000000",
         "ACTIONSD_RATE_LIMIT_PER_SECOND": "1000000000",
         "ACTIONSD_MAX_ACTIONS": str(max_actions),
-        "ACTIONSD_RUNTIME_WORKERS": "1",
         **{f"ACTIONSD_{k.upper()}": v for k, v in settings.items()},
     }
     cmd = [

@@ -374,3 +374,26 @@ def test_stopping_the_server_closes_its_postgres_connections(tmp_path: Path) -> 
             time.sleep(0.05)
     engine.dispose()
     assert left == 0, "connections left open after the server stopped"
+
+
+def _deno_workers(server: CliServer) -> list[psutil.Process]:
+    assert server.proc is not None
+    children = psutil.Process(server.proc.pid).children(recursive=True)
+    return [p for p in children if "deno" in p.name()]
+
+
+@pytest.mark.parametrize(("env", "expected"), [({}, 2), ({"ACTIONSD_RUNTIME_WORKERS": "2"}, 4)])
+def test_server_processes_share_the_default_action_workers(
+    tmp_path: Path, env: dict[str, str], expected: int
+) -> None:
+    """With ``--workers 2`` and no setting, the default two action workers are the
+    server's, one per process; a value that is set is each process's."""
+    server = CliServer(tmp_path / "split", extra=[*EXTRA, "--workers", "2"], env=env).start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(_deno_workers(server)) < expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)  # none beyond the expected number comes up late
+        assert len(_deno_workers(server)) == expected
+    finally:
+        server.stop()

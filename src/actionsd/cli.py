@@ -244,6 +244,10 @@ def serve(
         if value is not None:
             os.environ[f"ACTIONSD_{name.upper()}"] = str(value)
     os.environ["ACTIONSD_EXTRA_DOMAINS"] = json.dumps(settings.extra_domains)
+    if "runtime_workers" not in settings.model_fields_set:
+        # Unless set, the default number of action workers is the server's, shared by its
+        # processes: more Deno workers than cores measured slower (docs/benchmarks.md).
+        os.environ["ACTIONSD_RUNTIME_WORKERS"] = str(max(1, settings.runtime_workers // workers))
     config = _SharedSocketConfig(
         "actionsd.app:create_app_from_env", factory=True, workers=workers, **common
     )
