@@ -113,7 +113,7 @@ def create_app(settings: Settings, builder: Builder | None = None) -> FastAPI:
     )
     api_errors.install(app)
     # Routes match in the order they are added, one by one: the login path first, then
-    # what tools read most (docs/benchmarks.md: matching was an eighth of an execute).
+    # what tools read most (matching showed in an execute's profile: docs/benchmarks.md).
     app.include_router(runtime_views.router)
     app.include_router(binding_views.router)
     app.include_router(action_views.router)

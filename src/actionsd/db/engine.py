@@ -101,8 +101,8 @@ def committed(
     """The one row ``statement`` reads from what is committed now, outside any caller's
     transaction: what a cache checks an entry against before serving it. A single
     statement needs no transaction: PostgreSQL runs it in autocommit, and SQLite on a
-    connection of its own in autocommit (docs/benchmarks.md: through the pool and a
-    transaction, this check was a fifth of a login's Python time)."""
+    connection of its own in autocommit (a pooled connection and a transaction cost a
+    login dearly: docs/benchmarks.md)."""
     if engine.dialect.name == "sqlite":
         return _latest_reader(engine).one(statement, params or {})
     with engine.connect() as conn:
