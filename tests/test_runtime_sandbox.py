@@ -100,6 +100,42 @@ def test_infinite_loop_hits_the_deadline(sapi: httpx.Client) -> None:
     assert time.monotonic() - started < 15
 
 
+def test_the_deadline_is_the_whole_flows(sapi: httpx.Client) -> None:
+    # Each action alone is well within the 5 s deadline; the second one crosses it.
+    wait = "await new Promise((resolve) => setTimeout(resolve, 3000));"
+    bind(sapi, PL, handler(PL, wait + "api.user.setAppMetadata('first', true);"), handler(PL, wait))
+    started = time.monotonic()
+    result = fire(sapi, PL, {"user": {}})
+    assert time.monotonic() - started < 10
+    assert result["error"]["message"] == "Script execution time exceeded", result
+    assert len(result["results"]) == 2 and "error" in result["results"][1], result
+    assert result["outcome"]["user"]["app_metadata"] == {"first": True}
+
+
+def test_a_worker_that_lost_a_versions_code_gets_it_again(
+    sapi: httpx.Client, strict: InProcessServer
+) -> None:
+    # The server tracks which versions each worker has compiled; when a worker no longer
+    # has one (forgotten, evicted), it asks for the code before any action of the flow
+    # runs, so the resent flow runs each action once.
+    _, second = bind(
+        sapi,
+        PL,
+        handler(PL, "console.log('first ran');"),
+        handler(PL, "api.idToken.setCustomClaim('https://x/ok', true);"),
+    )
+    assert "error" not in fire(sapi, PL, {"user": {}})
+    pool = strict.state.require_runtime().pool
+    (worker,) = pool._all
+    version_id = sapi.get(f"/actions/actions/{second['id']}").json()["deployed_version"]["id"]
+    assert version_id in worker.loaded
+    assert worker.call({"type": "forget", "version_ids": [version_id]}, 5)["ok"]
+    result = fire(sapi, PL, {"user": {}})
+    assert "error" not in result, result
+    assert result["outcome"]["idToken"]["claims"] == {"https://x/ok": True}
+    assert [r["response"]["logs"] for r in result["results"]] == ["first ran\n", ""]
+
+
 def test_a_realm_stopped_at_its_deadline_takes_its_process_with_it(
     sapi: httpx.Client, strict: InProcessServer
 ) -> None:

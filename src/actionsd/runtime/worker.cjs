@@ -79,11 +79,11 @@ class Realm {
     return Date.now() - t0;
   }
 
-  run(msg, ms) {
+  // The watchdog (below) fails the run in flight at the flow's deadline.
+  run(msg) {
     msg.id = `${++this.seq}`;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(Object.assign(new Error('Script execution time exceeded'), { kill: true })), ms);
-      const done = (fn) => (value) => { clearTimeout(timer); this.pending = null; running = null; fn(value); };
+      const done = (fn) => (value) => { this.pending = null; running = null; fn(value); };
       this.pending = { id: msg.id, resolve: done(resolve), reject: done(reject) };
       running = this;
       this.worker.postMessage(msg);
@@ -93,13 +93,20 @@ class Realm {
   terminate() { this.worker.terminate(); }
 }
 
-// While an action runs, the process's memory (ArrayBuffers included) is watched.
+// While an action runs, one watchdog checks the flow's deadline and the process's memory
+// (ArrayBuffers included). A timer per flow or per action would cost more than a
+// trivial action's own work (docs/benchmarks.md).
 let running = null;
+let deadline = Infinity; // of the flow that is running
+const WATCH_MS = 20;
 setInterval(() => {
-  if (running && rss() > RSS_LIMIT) {
+  if (!running) return;
+  if (Date.now() >= deadline) {
+    running.fail(Object.assign(new Error('Script execution time exceeded'), { kill: true }));
+  } else if (rss() > RSS_LIMIT) {
     running.fail(Object.assign(new Error(MEMORY_EXCEEDED), { kill: true }));
   }
-}, 20);
+}, WATCH_MS);
 
 function realmFor(spec) {
   let realm = realms.get(spec.version_id);
@@ -190,68 +197,72 @@ async function runFlow(req) {
   let suspended = null;
   let recycle = false;
   const started = Date.now();
-  let deadline = started + req.deadline_ms;
-  for (let index = req.start || 0; index < req.actions.length; index++) {
-    const spec = req.actions[index];
-    const result = {
-      binding_id: spec.binding_id, action_name: spec.action_name, version_id: spec.version_id,
-      started_at: new Date().toISOString(), logs: '', commands: [],
-    };
-    const t0 = performance.now();
-    const resuming = req.resume && index === (req.start || 0);
-    const handler = resuming ? continueName(req.trigger) : handlerName(req.trigger);
-    const fullSpec = { ...spec, module_specs: (spec.module_ids || []).map((id) => modules.get(id)).filter(Boolean) };
-    try {
-      const realm = realmFor(fullSpec);
-      if (!realm.isReady) deadline += await realm.boot();
-      // One serialisation of the event and outcome serves as the realm's input and as the
-      // snapshot that a refused command list rolls back to.
-      const snapshot = { event: JSON.stringify(state.event), outcome: JSON.stringify(state.outcome) };
-      let reply;
+  deadline = started + req.deadline_ms;
+  try {
+    for (let index = req.start || 0; index < req.actions.length; index++) {
+      const spec = req.actions[index];
+      const result = {
+        binding_id: spec.binding_id, action_name: spec.action_name, version_id: spec.version_id,
+        started_at: new Date().toISOString(), logs: '', commands: [],
+      };
+      const t0 = performance.now();
+      const resuming = req.resume && index === (req.start || 0);
+      const handler = resuming ? continueName(req.trigger) : handlerName(req.trigger);
+      const fullSpec = { ...spec, module_specs: (spec.module_ids || []).map((id) => modules.get(id)).filter(Boolean) };
       try {
-        reply = await realm.run({
-          type: 'run', trigger: req.trigger,
-          handler,
-          event: snapshot.event, outcome: snapshot.outcome,
-          cache: { [spec.action_id]: state.cache[spec.action_id] || {} },
-          secrets: spec.secrets || {},
-          spec: { action_id: spec.action_id, version_id: spec.version_id },
-        }, Math.max(deadline - Date.now(), 1));
-      } catch (err) {
-        if (err.kill) {
-          drop(spec.version_id);
-          // A realm stopped mid-flight (say, near its heap limit) can still take the process
-          // down after this reply; the next flow must not land on it and take the blame.
-          recycle = true;
+        const realm = realmFor(fullSpec);
+        if (!realm.isReady) deadline += await realm.boot();
+        // One serialisation of the event and outcome serves as the realm's input and as the
+        // snapshot that a refused command list rolls back to.
+        const snapshot = { event: JSON.stringify(state.event), outcome: JSON.stringify(state.outcome) };
+        let reply;
+        try {
+          reply = await realm.run({
+            type: 'run', trigger: req.trigger,
+            handler,
+            event: snapshot.event, outcome: snapshot.outcome,
+            cache: { [spec.action_id]: state.cache[spec.action_id] || {} },
+            secrets: spec.secrets || {},
+            spec: { action_id: spec.action_id, version_id: spec.version_id },
+          });
+        } catch (err) {
+          if (err.kill) {
+            drop(spec.version_id);
+            // A realm stopped mid-flight (say, near its heap limit) can still take the process
+            // down after this reply; the next flow must not land on it and take the blame.
+            recycle = true;
+          }
+          throw err;
         }
-        throw err;
-      }
-      result.logs = String(reply.logs || '');
-      if (result.logs.length > LOG_LIMIT + 64) result.logs = result.logs.slice(0, LOG_LIMIT) + '[log output truncated]\n';
-      const before = commandsIn(reply) && { ...snapshot, writes: (state.cacheWrites || []).length };
-      try {
-        result.commands = replay(req.trigger, state, { ...spec, handler }, reply.commands);
-        if (before && sizeOf(state.outcome) > OUTCOME_LIMIT) throw new Error(`The flow's outcome exceeds ${OUTCOME_LIMIT / 1024 / 1024} MB`);
-      } catch (err) {
-        // An action's commands apply in full or not at all.
-        if (before) {
-          state.outcome = JSON.parse(before.outcome);
-          state.event = JSON.parse(before.event);
-          if (state.cacheWrites) state.cacheWrites.length = before.writes;
+        result.logs = String(reply.logs || '');
+        if (result.logs.length > LOG_LIMIT + 64) result.logs = result.logs.slice(0, LOG_LIMIT) + '[log output truncated]\n';
+        const before = commandsIn(reply) && { ...snapshot, writes: (state.cacheWrites || []).length };
+        try {
+          result.commands = replay(req.trigger, state, { ...spec, handler }, reply.commands);
+          if (before && sizeOf(state.outcome) > OUTCOME_LIMIT) throw new Error(`The flow's outcome exceeds ${OUTCOME_LIMIT / 1024 / 1024} MB`);
+        } catch (err) {
+          // An action's commands apply in full or not at all.
+          if (before) {
+            state.outcome = JSON.parse(before.outcome);
+            state.event = JSON.parse(before.event);
+            if (state.cacheWrites) state.cacheWrites.length = before.writes;
+          }
+          result.commands = [];
+          throw err;
         }
-        result.commands = [];
-        throw err;
+        if (reply.error) result.error = reply.error;
+      } catch (err) {
+        result.error = errorJson(err);
       }
-      if (reply.error) result.error = reply.error;
-    } catch (err) {
-      result.error = errorJson(err);
+      result.ended_at = new Date().toISOString();
+      result.duration_ms = performance.now() - t0;
+      results.push(result);
+      if (result.error) break;
+      if (state.outcome.denied) break;
+      if (state.outcome.redirect) { suspended = index; break; }
     }
-    result.ended_at = new Date().toISOString();
-    result.duration_ms = performance.now() - t0;
-    results.push(result);
-    if (result.error) break;
-    if (state.outcome.denied) break;
-    if (state.outcome.redirect) { suspended = index; break; }
+  } finally {
+    deadline = Infinity;
   }
   const resident = recycle ? 0 : rss();
   if (resident > RSS_LIMIT) {
@@ -287,6 +298,12 @@ async function handle(req) {
         codes.set(a.version_id, a.code);
       }
       if (a.modules) a.module_ids = Object.values(a.modules).map((ref) => ref.version_id);
+    }
+    // Asked before any action runs, so that a resent flow never runs an action twice.
+    for (const a of (req.actions || []).slice(req.start || 0)) {
+      if (!realms.has(a.version_id) && !codes.has(a.version_id)) {
+        throw Object.assign(new Error('code not loaded'), { reload: true });
+      }
     }
     return runFlow(req);
   }
