@@ -242,7 +242,20 @@ class _Waiter:
             self.event.set()
         else:
             assert self.future is not None
-            self.loop.call_soon_threadsafe(self.future.set_result, worker)
+            if _running_loop() is self.loop:
+                # An execute on the loop hands its worker on: the thread-safe call would
+                # write to the loop's self-pipe and wake it, for every login that queued
+                # for a worker (docs/benchmarks.md).
+                self.future.set_result(worker)
+            else:
+                self.loop.call_soon_threadsafe(self.future.set_result, worker)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:  # a thread without a loop
+        return None
 
 
 class WorkerPool:
@@ -318,20 +331,31 @@ class WorkerPool:
         return got.worker
 
     async def _atake(self) -> Worker:
-        got = self._idle_or_wait(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        got = self._idle_or_wait(loop)
         if isinstance(got, Worker):
             return got
-        assert got.future is not None
-        try:
-            return await asyncio.wait_for(asyncio.shield(got.future), self.wait_seconds)
-        except TimeoutError:
+        future = got.future
+        assert future is not None
+
+        def expired() -> None:
             if self._gave_up(got):
-                raise PoolBusy("no action worker became free in time") from None
-            return await got.future
+                future.set_exception(PoolBusy("no action worker became free in time"))
+
+        def pass_on(handed: asyncio.Future[Worker]) -> None:
+            if handed.exception() is None:
+                self._give(handed.result())
+
+        # A timer of the loop's own, as in Worker._aread: asyncio.wait_for costs more.
+        timer = loop.call_later(self.wait_seconds, expired)
+        try:
+            return await asyncio.shield(future)
         except asyncio.CancelledError:
             if not self._gave_up(got):  # handed over as we left: pass it on
-                got.future.add_done_callback(lambda f: self._give(f.result()))
+                future.add_done_callback(pass_on)
             raise
+        finally:
+            timer.cancel()
 
     def run(self, message: dict[str, Any], timeout: float, code: dict[str, str]) -> dict[str, Any]:
         """Send ``message`` to an idle worker. ``code`` maps version ids to source; only
