@@ -97,7 +97,7 @@ class Realm {
 // (ArrayBuffers included). A timer per flow or per action would cost more than a
 // trivial action's own work (docs/benchmarks.md).
 let running = null;
-let deadline = Infinity; // of the flow that is running
+let deadline = Infinity; // of the flow that is running (one at a time)
 const WATCH_MS = 20;
 setInterval(() => {
   if (!running) return;
@@ -197,72 +197,68 @@ async function runFlow(req) {
   let suspended = null;
   let recycle = false;
   const started = Date.now();
-  deadline = started + req.deadline_ms;
-  try {
-    for (let index = req.start || 0; index < req.actions.length; index++) {
-      const spec = req.actions[index];
-      const result = {
-        binding_id: spec.binding_id, action_name: spec.action_name, version_id: spec.version_id,
-        started_at: new Date().toISOString(), logs: '', commands: [],
-      };
-      const t0 = performance.now();
-      const resuming = req.resume && index === (req.start || 0);
-      const handler = resuming ? continueName(req.trigger) : handlerName(req.trigger);
-      const fullSpec = { ...spec, module_specs: (spec.module_ids || []).map((id) => modules.get(id)).filter(Boolean) };
+  deadline = started + req.deadline_ms; // the watchdog's, while an action runs
+  for (let index = req.start || 0; index < req.actions.length; index++) {
+    const spec = req.actions[index];
+    const result = {
+      binding_id: spec.binding_id, action_name: spec.action_name, version_id: spec.version_id,
+      started_at: new Date().toISOString(), logs: '', commands: [],
+    };
+    const t0 = performance.now();
+    const resuming = req.resume && index === (req.start || 0);
+    const handler = resuming ? continueName(req.trigger) : handlerName(req.trigger);
+    const fullSpec = { ...spec, module_specs: (spec.module_ids || []).map((id) => modules.get(id)).filter(Boolean) };
+    try {
+      const realm = realmFor(fullSpec);
+      if (!realm.isReady) deadline += await realm.boot();
+      // One serialisation of the event and outcome serves as the realm's input and as the
+      // snapshot that a refused command list rolls back to.
+      const snapshot = { event: JSON.stringify(state.event), outcome: JSON.stringify(state.outcome) };
+      let reply;
       try {
-        const realm = realmFor(fullSpec);
-        if (!realm.isReady) deadline += await realm.boot();
-        // One serialisation of the event and outcome serves as the realm's input and as the
-        // snapshot that a refused command list rolls back to.
-        const snapshot = { event: JSON.stringify(state.event), outcome: JSON.stringify(state.outcome) };
-        let reply;
-        try {
-          reply = await realm.run({
-            type: 'run', trigger: req.trigger,
-            handler,
-            event: snapshot.event, outcome: snapshot.outcome,
-            cache: { [spec.action_id]: state.cache[spec.action_id] || {} },
-            secrets: spec.secrets || {},
-            spec: { action_id: spec.action_id, version_id: spec.version_id },
-          });
-        } catch (err) {
-          if (err.kill) {
-            drop(spec.version_id);
-            // A realm stopped mid-flight (say, near its heap limit) can still take the process
-            // down after this reply; the next flow must not land on it and take the blame.
-            recycle = true;
-          }
-          throw err;
-        }
-        result.logs = String(reply.logs || '');
-        if (result.logs.length > LOG_LIMIT + 64) result.logs = result.logs.slice(0, LOG_LIMIT) + '[log output truncated]\n';
-        const before = commandsIn(reply) && { ...snapshot, writes: (state.cacheWrites || []).length };
-        try {
-          result.commands = replay(req.trigger, state, { ...spec, handler }, reply.commands);
-          if (before && sizeOf(state.outcome) > OUTCOME_LIMIT) throw new Error(`The flow's outcome exceeds ${OUTCOME_LIMIT / 1024 / 1024} MB`);
-        } catch (err) {
-          // An action's commands apply in full or not at all.
-          if (before) {
-            state.outcome = JSON.parse(before.outcome);
-            state.event = JSON.parse(before.event);
-            if (state.cacheWrites) state.cacheWrites.length = before.writes;
-          }
-          result.commands = [];
-          throw err;
-        }
-        if (reply.error) result.error = reply.error;
+        reply = await realm.run({
+          type: 'run', trigger: req.trigger,
+          handler,
+          event: snapshot.event, outcome: snapshot.outcome,
+          cache: { [spec.action_id]: state.cache[spec.action_id] || {} },
+          secrets: spec.secrets || {},
+          spec: { action_id: spec.action_id, version_id: spec.version_id },
+        });
       } catch (err) {
-        result.error = errorJson(err);
+        if (err.kill) {
+          drop(spec.version_id);
+          // A realm stopped mid-flight (say, near its heap limit) can still take the process
+          // down after this reply; the next flow must not land on it and take the blame.
+          recycle = true;
+        }
+        throw err;
       }
-      result.ended_at = new Date().toISOString();
-      result.duration_ms = performance.now() - t0;
-      results.push(result);
-      if (result.error) break;
-      if (state.outcome.denied) break;
-      if (state.outcome.redirect) { suspended = index; break; }
+      result.logs = String(reply.logs || '');
+      if (result.logs.length > LOG_LIMIT + 64) result.logs = result.logs.slice(0, LOG_LIMIT) + '[log output truncated]\n';
+      const before = commandsIn(reply) && { ...snapshot, writes: (state.cacheWrites || []).length };
+      try {
+        result.commands = replay(req.trigger, state, { ...spec, handler }, reply.commands);
+        if (before && sizeOf(state.outcome) > OUTCOME_LIMIT) throw new Error(`The flow's outcome exceeds ${OUTCOME_LIMIT / 1024 / 1024} MB`);
+      } catch (err) {
+        // An action's commands apply in full or not at all.
+        if (before) {
+          state.outcome = JSON.parse(before.outcome);
+          state.event = JSON.parse(before.event);
+          if (state.cacheWrites) state.cacheWrites.length = before.writes;
+        }
+        result.commands = [];
+        throw err;
+      }
+      if (reply.error) result.error = reply.error;
+    } catch (err) {
+      result.error = errorJson(err);
     }
-  } finally {
-    deadline = Infinity;
+    result.ended_at = new Date().toISOString();
+    result.duration_ms = performance.now() - t0;
+    results.push(result);
+    if (result.error) break;
+    if (state.outcome.denied) break;
+    if (state.outcome.redirect) { suspended = index; break; }
   }
   const resident = recycle ? 0 : rss();
   if (resident > RSS_LIMIT) {
