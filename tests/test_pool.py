@@ -5,6 +5,7 @@ execution, a wait has a bound, and a waiter that leaves never loses a worker."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from actionsd.runtime.pool import PoolBusy, Sandbox, WorkerPool
+from actionsd.runtime.pool import PoolBusy, Sandbox, WorkerFailure, WorkerPool, worker_cores
 
 SLOW = (
     "exports.onExecutePostLogin = async (event, api) => {"
@@ -106,3 +107,41 @@ def test_a_waiter_cancelled_after_the_hand_over_passes_the_worker_on(
         return claim(await asyncio.wait_for(run(pool, 0, 3), 5))
 
     assert asyncio.run(main()) == 3
+
+
+def cores_of(pid: int) -> set[frozenset[int]]:
+    """The core sets of every thread of process ``pid``."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.add(frozenset(os.sched_getaffinity(int(task.name))))
+    return found
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_a_workers_threads_and_its_realms_share_the_core_of_its_slot(tmp_path: Path) -> None:
+    core = max(os.sched_getaffinity(0))
+    assert worker_cores()[-1] == core and len(worker_cores()) == len(os.sched_getaffinity(0)) // 2
+    sandbox = Sandbox((), "off", 128, 1024, 4, tmp_path / "deno")
+    workers = WorkerPool(sandbox, 1, cores=[core])
+    try:
+        message, code = flow(0, 1)
+        assert claim(workers.run(message, 10, code)) == 1  # a realm thread started meanwhile
+        (worker,) = workers._all
+        assert cores_of(worker.proc.pid) == {frozenset({core})}
+        # A replacement keeps the slot's core.
+        worker.proc.kill()
+        with pytest.raises(WorkerFailure):
+            workers.run(message, 10, code)
+        (replacement,) = workers._all
+        assert replacement is not worker
+        assert claim(workers.run(message, 10, code)) == 1
+        assert cores_of(replacement.proc.pid) == {frozenset({core})}
+    finally:
+        workers.close()
+
+
+def test_without_cores_a_worker_keeps_the_servers_affinity(pool: WorkerPool) -> None:
+    message, code = flow(0, 1)
+    assert claim(pool.run(message, 10, code)) == 1
+    (worker,) = pool._all
+    assert cores_of(worker.proc.pid) == {frozenset(os.sched_getaffinity(0))}

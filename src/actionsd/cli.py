@@ -248,6 +248,9 @@ def serve(
         # Unless set, the default number of action workers is the server's, shared by its
         # processes: more Deno workers than cores measured slower (docs/benchmarks.md).
         os.environ["ACTIONSD_RUNTIME_WORKERS"] = str(max(1, settings.runtime_workers // workers))
+    if "runtime_cpu_pinning" not in settings.model_fields_set:
+        # Every process would pin its workers to the same cores (docs/benchmarks.md).
+        os.environ["ACTIONSD_RUNTIME_CPU_PINNING"] = "false"
     config = _SharedSocketConfig(
         "actionsd.app:create_app_from_env", factory=True, workers=workers, **common
     )

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     runtime: bool = True
     runtime_engine: str = "deno"
     runtime_workers: int = 2
+    # Each worker's threads on one core, the workers on the upper half of the cores
+    # (docs/runtime.md, "Workers and cores"); off by default with several server processes.
+    runtime_cpu_pinning: bool = True
     # internet (Auth0's default: anywhere but this server's own ports), public (no
     # loopback, private or link-local address), off. true/false mean internet/off.
     runtime_network: str = "internet"

@@ -31,7 +31,7 @@ from actionsd.config import Settings
 from actionsd.db.engine import transaction
 from actionsd.db.schema import action_module_versions, action_versions, actions, bindings
 from actionsd.runtime.executions import ExecutionStore
-from actionsd.runtime.pool import PoolBusy, Sandbox, WorkerFailure, WorkerPool
+from actionsd.runtime.pool import PoolBusy, Sandbox, WorkerFailure, WorkerPool, worker_cores
 from actionsd.triggers import catalog
 from actionsd.triggers.events import answered_prompt, with_defaults
 from actionsd.util import now_ns
@@ -120,6 +120,7 @@ class Runtime:
             settings.runtime_workers,
             queue_limit=settings.runtime_queue_limit,
             wait_seconds=settings.execution_timeout_seconds,
+            cores=worker_cores() if settings.runtime_cpu_pinning else (),
         )
         self.store = ExecutionStore(engine, settings.execution_retention_days)
         self._flows: dict[str, _Flow] = {}
