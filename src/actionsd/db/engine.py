@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+try:
+    import fcntl
+except ImportError:  # Windows: threads of one process queue, processes in SQLite
+    fcntl = None  # type: ignore[assignment]
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -64,18 +70,48 @@ def _sqlite_events(engine: Engine) -> None:
             raise sa.exc.OperationalError(begin, None, busy) from busy
 
 
-_sqlite_writers: dict[str, threading.Lock] = {}
+class _SqliteWriter:
+    """SQLite admits one writer at a time. Writers queue here instead of in SQLite's busy
+    handler, which sleeps in growing steps (figures in docs/benchmarks.md): threads of
+    this process on a lock, then processes on an exclusive ``flock`` of a file beside
+    the database, which the kernel hands to the next waiter as soon as it is released."""
+
+    def __init__(self, database: str | None) -> None:
+        self._threads = threading.Lock()
+        self._path = f"{database}-writer" if database and database != ":memory:" else None
+        self._fd: int | None = None
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        try:
+            if self._path is not None and fcntl is not None:
+                if self._fd is None:
+                    self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+        except BaseException:
+            self._threads.release()
+            raise
+
+    def __exit__(self, *_: object) -> None:
+        try:
+            if self._fd is not None and fcntl is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+
+_sqlite_writers: dict[str, _SqliteWriter] = {}
 _registry_lock = threading.Lock()
 
 
 def _writer_lock(engine: Engine) -> contextlib.AbstractContextManager[Any]:
-    """SQLite admits one writer at a time. Threads of one process queue on a lock here
-    instead of in SQLite's busy handler, which sleeps in growing steps (figures in
-    docs/benchmarks.md)."""
     if engine.dialect.name != "sqlite":
         return contextlib.nullcontext()
     with _registry_lock:
-        return _sqlite_writers.setdefault(str(engine.url), threading.Lock())
+        key = str(engine.url)
+        if key not in _sqlite_writers:
+            _sqlite_writers[key] = _SqliteWriter(engine.url.database)
+        return _sqlite_writers[key]
 
 
 @contextlib.contextmanager
@@ -84,7 +120,7 @@ def transaction(engine: Engine, *, write: bool) -> Iterator[Connection]:
 
     This is where SQLite and PostgreSQL differ for writers. On SQLite a write
     transaction holds the whole database from its first statement (``BEGIN
-    IMMEDIATE``, after this process's writer lock), so rows need no locks of their own
+    IMMEDIATE``, after the writers' lock), so rows need no locks of their own
     and SQLAlchemy drops ``with_for_update()``; on PostgreSQL it begins plainly and
     ``with_for_update()`` locks the rows it reads."""
     if write:
