@@ -119,8 +119,9 @@ def cores_of(pid: int) -> set[frozenset[int]]:
 
 @pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
 def test_a_workers_threads_and_its_realms_share_the_core_of_its_slot(tmp_path: Path) -> None:
-    core = max(os.sched_getaffinity(0))
-    assert worker_cores()[-1] == core and len(worker_cores()) == len(os.sched_getaffinity(0)) // 2
+    allowed = sorted(os.sched_getaffinity(0))
+    core = allowed[-1]
+    assert worker_cores() == allowed[len(allowed) // 2 :]  # the upper half, odd counts too
     sandbox = Sandbox((), "off", 128, 1024, 4, tmp_path / "deno")
     workers = WorkerPool(sandbox, 1, cores=[core])
     try:

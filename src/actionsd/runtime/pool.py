@@ -95,7 +95,7 @@ class Sandbox:
 
 def worker_cores() -> list[int]:
     """The cores a server process's workers are pinned to: the upper half of those it may
-    use (at least one), leaving the rest to the server's own threads. None with one core."""
+    use (at least one), leaving the rest to the server's own threads; none with one core."""
     try:
         allowed = sorted(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not Linux
