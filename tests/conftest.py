@@ -19,6 +19,7 @@ from actionsd.db.schema import (
     action_versions,
     actions,
     bindings,
+    counters,
 )
 from tests.servers import InProcessServer, free_port, postgres_for_worker, reset_postgres
 
@@ -88,6 +89,12 @@ def emptied(server: InProcessServer) -> Iterator[httpx.Client]:
         conn.execute(actions.delete())
         conn.execute(action_module_versions.delete())
         conn.execute(action_modules.delete())
+        # As every write to actions does: a list this server rendered before is stale.
+        conn.execute(
+            counters.update()
+            .where(counters.c.name == "actions")
+            .values(value=counters.c.value + 1)
+        )
     with server.client() as client:
         yield client
 
