@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.helpers import error
+from tests.runtime_helpers import bind, handler, root
 
 TRIGGERS = [{"id": "post-login", "version": "v3"}]
 
@@ -101,3 +102,31 @@ def test_ten_thousand_element_arrays(api: httpx.Client) -> None:
 def test_server_is_still_well(api: httpx.Client) -> None:
     post_raw(api, b"[" * 100_000)
     assert api.get("/actions/triggers").status_code == 200
+
+
+def test_event_numbers_json_cannot_carry_exactly_still_run(api: httpx.Client) -> None:
+    """An integer beyond 64 bits and a NaN (Python's JSON reader accepts both) reach the
+    action as JavaScript would read them, instead of failing the flow."""
+    bind(
+        api,
+        "post-login",
+        handler(
+            "post-login",
+            "const m = event.user.app_metadata;"
+            "api.idToken.setCustomClaim('https://x/big', [typeof m.big, m.big > 1e29]);"
+            "api.idToken.setCustomClaim('https://x/nan', m.nan);",
+        ),
+    )
+    body = b'{"event": {"user": {"app_metadata": {"big": ' + b"1" + b"0" * 30 + b', "nan": NaN}}}}'
+    response = api.post(
+        f"{root(api)}/actionsd/v1/triggers/post-login/execute",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert [r.get("error") for r in result["results"]] == [None], result
+    assert result["outcome"]["idToken"]["claims"] == {
+        "https://x/big": ["number", True],
+        "https://x/nan": None,
+    }

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from actionsd import errors
+from actionsd import errors, jsontext
 
 log = logging.getLogger("actionsd")
 
@@ -29,7 +29,7 @@ JSON = "application/json; charset=utf-8"  # the content type Auth0 sends
 
 def json_body(value: Any) -> bytes:
     """``value`` as the compact UTF-8 JSON a response model would have rendered."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+    return jsontext.dumps(value)
 
 
 class Auth0JSONResponse(JSONResponse):

@@ -21,10 +21,17 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from actionsd import jsontext
+
 if TYPE_CHECKING:
     import psycopg
 
 WRITE = "actionsd_write"
+# JSON columns in and out through the same encoder as the rest of the hot paths.
+_JSON: dict[str, Any] = {
+    "json_serializer": jsontext.dumps_text,
+    "json_deserializer": jsontext.loads,
+}
 BUSY_TIMEOUT_MS = 30000
 
 
@@ -41,10 +48,18 @@ def create_engine(url: str) -> Engine:
             connect_args={"timeout": 30, "check_same_thread": False},
             pool_size=8,
             max_overflow=8,
+            **_JSON,
         )
         _sqlite_events(engine)
         return engine
-    return sa.create_engine(url, pool_size=10, max_overflow=10)
+    return sa.create_engine(url, pool_size=10, max_overflow=10, **_JSON)
+
+
+def writer_threads(engine: Engine) -> int:
+    """How many write transactions a server process runs at once. SQLite admits one
+    writer; PostgreSQL's PATCHes of distinct triggers overlap, and four threads kept
+    that gain without the long tail of more (docs/benchmarks.md)."""
+    return 1 if engine.dialect.name == "sqlite" else 4
 
 
 def _sqlite_events(engine: Engine) -> None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from actionsd import jsontext
 from actionsd.runtime.network import deny_list
 
 log = logging.getLogger("actionsd.runtime")
@@ -158,7 +159,7 @@ class Worker:
         newline = data.index(b"\n", len(data) - len(chunk))
         line, self._buffer = data[:newline], data[newline + 1 :]
         chunks.clear()
-        reply: dict[str, Any] = json.loads(line)
+        reply: dict[str, Any] = jsontext.loads(line)
         return reply
 
     def _read(self, deadline: float) -> dict[str, Any]:
@@ -215,7 +216,7 @@ class Worker:
         self._seq += 1
         message = {**message, "id": self._seq}
         try:
-            self.proc.stdin.write(json.dumps(message, separators=(",", ":")).encode() + b"\n")
+            self.proc.stdin.write(jsontext.dumps(message) + b"\n")
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise self._death() from None
