@@ -123,10 +123,13 @@ _REFERRED = _WITH_DEPLOYED.where(
 ).with_for_update(read=True, of=actions)
 
 
+_VERSION_AT = len(_ACTION_COLUMNS)  # where the version's columns start in a row
+
+
 def _deployed_of(found: list[Row[Any]]) -> dict[str, Any]:
     """The deployed versions joined to ``_WITH_DEPLOYED``'s actions, by id."""
     return {
-        row.v_id: SimpleNamespace(**{name: row._mapping[f"v_{name}"] for name in _VERSION_COLUMNS})
+        row.v_id: SimpleNamespace(**dict(zip(_VERSION_COLUMNS, row[_VERSION_AT:], strict=True)))
         for row in found
         if row.v_id is not None
     }
