@@ -76,10 +76,9 @@ def _render_actions(state: AppState, filters: dict[str, Any]) -> tuple[bytes, in
     dependencies=[requires("create:actions")],
     **OUT,
 )
-def create_action(state: State, body: CreateActionIn) -> Any:
+async def create_action(state: State, body: CreateActionIn) -> Any:
     """Create an action; its draft is built in the background."""
-    with state.write() as conn:
-        result = service.create_action(conn, body, state.limits)
+    result = await state.writing(lambda conn: service.create_action(conn, body, state.limits))
     state.wake_builder()
     return result
 
@@ -104,10 +103,9 @@ def read_action(state: State, id: str) -> Any:
     dependencies=[requires("update:actions")],
     **OUT,
 )
-def update_action(state: State, id: str, body: UpdateActionIn) -> Any:
+async def update_action(state: State, id: str, body: UpdateActionIn) -> Any:
     """Update the draft of an action; bound flows keep running the deployed version."""
-    with state.write() as conn:
-        result = service.update_action(conn, id, body, state.limits)
+    result = await state.writing(lambda conn: service.update_action(conn, id, body, state.limits))
     state.wake_builder()
     return result
 
@@ -119,10 +117,9 @@ def update_action(state: State, id: str, body: UpdateActionIn) -> Any:
     operation_id="delete_action",
     dependencies=[requires("delete:actions")],
 )
-def delete_action(state: State, id: str, force: bool = False) -> Response:
+async def delete_action(state: State, id: str, force: bool = False) -> Response:
     """Delete an action and its versions; ``force`` detaches it from triggers first."""
-    with state.write() as conn:
-        service.delete_action(conn, id, force=force)
+    await state.writing(lambda conn: service.delete_action(conn, id, force=force))
     return Response(status_code=204)
 
 
@@ -133,10 +130,9 @@ def delete_action(state: State, id: str, force: bool = False) -> Response:
     dependencies=[requires("create:actions")],
     **OUT,
 )
-def deploy_action(state: State, id: str) -> Any:
+async def deploy_action(state: State, id: str) -> Any:
     """Deploy the built draft as a new version (200, as Auth0 answers; its spec says 202)."""
-    with state.write() as conn:
-        return service.deploy_action(conn, id, state.limits)
+    return await state.writing(lambda conn: service.deploy_action(conn, id, state.limits))
 
 
 @router.get(
@@ -177,7 +173,7 @@ def read_version(state: State, actionId: str, id: str) -> Any:
     dependencies=[requires("create:actions")],
     **OUT,
 )
-def rollback(
+async def rollback(
     state: State,
     actionId: str,
     id: str,
@@ -185,5 +181,8 @@ def rollback(
 ) -> Any:
     """Roll back: deploy a copy of an earlier version as a new version."""
     update_draft = body.update_draft if body is not None else False
-    with state.write() as conn:
-        return service.rollback(conn, actionId, id, update_draft=update_draft, limits=state.limits)
+    return await state.writing(
+        lambda conn: service.rollback(
+            conn, actionId, id, update_draft=update_draft, limits=state.limits
+        )
+    )

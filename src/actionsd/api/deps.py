@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Query, Request
 from sqlalchemy.engine import Connection, Engine
 
@@ -16,11 +18,13 @@ from actionsd.api.cache import ResponseCache
 from actionsd.auth import tokens
 from actionsd.auth.keys import KeyStore
 from actionsd.config import Settings
-from actionsd.db.engine import transaction
+from actionsd.db.engine import transaction, writer_threads
 
 if TYPE_CHECKING:
     from actionsd.api.ratelimit import TokenBucket
     from actionsd.runtime.service import Runtime
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -35,6 +39,7 @@ class AppState:
     runtime: Runtime | None = None
     verified: tokens.VerifiedCache = field(default_factory=tokens.VerifiedCache)
     responses: ResponseCache = field(default_factory=ResponseCache)
+    _writers: anyio.CapacityLimiter | None = None
 
     def require_runtime(self) -> Runtime:
         if self.runtime is None:
@@ -50,6 +55,19 @@ class AppState:
     def write(self) -> Iterator[Connection]:
         with transaction(self.engine, write=True) as conn:
             yield conn
+
+    async def writing(self, work: Callable[[Connection], T]) -> T:
+        """``work`` in one write transaction, on a thread of the writers' own few: write
+        routes await this instead of taking the shared threadpool, where sixteen
+        concurrent writes queued on the database's lock while contending for the GIL
+        with the one that held it (docs/benchmarks.md)."""
+        if self._writers is None:
+            self._writers = anyio.CapacityLimiter(writer_threads(self.engine))
+        return await anyio.to_thread.run_sync(self._write, work, limiter=self._writers)
+
+    def _write(self, work: Callable[[Connection], T]) -> T:
+        with self.write() as conn:
+            return work(conn)
 
 
 async def get_state(request: Request) -> AppState:

@@ -99,7 +99,7 @@ def _render_bindings(
     dependencies=[requires("update:actions")],
     **OUT,
 )
-def replace_bindings(
+async def replace_bindings(
     state: State,
     triggerId: TriggerPath,
     body: UpdateBindingsIn,
@@ -107,10 +107,11 @@ def replace_bindings(
 ) -> Any:
     """Replace the whole ordered list of actions bound to a trigger, atomically."""
     expected = _parse_if_match(if_match)
-    with state.write() as conn:
-        written, revision = service.replace_bindings(
+    written, revision = await state.writing(
+        lambda conn: service.replace_bindings(
             conn, triggerId, body.bindings, state.limits, expected_revision=expected
         )
+    )
     # Rendered after the commit, validated against the response model and encoded by
     # pydantic in one step.
     result = UpdatedBindingsOut.model_validate({"bindings": written.render()})

@@ -47,10 +47,9 @@ def list_modules(state: State, page: Page = 0, per_page: OptionalPerPage = None)
     dependencies=[requires("create:actions")],
     **OUT,
 )
-def create_module(state: State, body: CreateModuleIn) -> Any:
+async def create_module(state: State, body: CreateModuleIn) -> Any:
     """Create a module; ``publish: true`` publishes version 1 at once."""
-    with state.write() as conn:
-        return service.create_module(conn, body)
+    return await state.writing(lambda conn: service.create_module(conn, body))
 
 
 @router.get(
@@ -73,10 +72,9 @@ def read_module(state: State, id: str) -> Any:
     dependencies=[requires("update:actions")],
     **OUT,
 )
-def update_module(state: State, id: str, body: UpdateModuleIn) -> Any:
+async def update_module(state: State, id: str, body: UpdateModuleIn) -> Any:
     """Update a module's draft (its name cannot change)."""
-    with state.write() as conn:
-        return service.update_module(conn, id, body)
+    return await state.writing(lambda conn: service.update_module(conn, id, body))
 
 
 @router.delete(
@@ -86,10 +84,9 @@ def update_module(state: State, id: str, body: UpdateModuleIn) -> Any:
     operation_id="delete_action_module",
     dependencies=[requires("delete:actions")],
 )
-def delete_module(state: State, id: str) -> Response:
+async def delete_module(state: State, id: str) -> Response:
     """Delete a module and its versions (412 while an action uses it)."""
-    with state.write() as conn:
-        service.delete_module(conn, id)
+    await state.writing(lambda conn: service.delete_module(conn, id))
     return Response(status_code=204)
 
 
@@ -113,10 +110,9 @@ def list_module_actions(state: State, id: str, page: Page = 0, per_page: PerPage
     dependencies=[requires("update:actions")],
     **OUT,
 )
-def rollback_module(state: State, id: str, body: RollbackModuleIn) -> Any:
+async def rollback_module(state: State, id: str, body: RollbackModuleIn) -> Any:
     """Copy a published version's code, dependencies and secrets into the draft."""
-    with state.write() as conn:
-        return service.rollback(conn, id, body.module_version_id)
+    return await state.writing(lambda conn: service.rollback(conn, id, body.module_version_id))
 
 
 @router.get(
@@ -139,10 +135,9 @@ def list_module_versions(state: State, id: str, page: Page = 0, per_page: PerPag
     dependencies=[requires("update:actions")],
     **OUT,
 )
-def publish_module(state: State, id: str) -> Any:
+async def publish_module(state: State, id: str) -> Any:
     """Publish the draft as a new immutable version (200)."""
-    with state.write() as conn:
-        return service.publish(conn, id)
+    return await state.writing(lambda conn: service.publish(conn, id))
 
 
 @router.get(
