@@ -86,3 +86,48 @@ def test_a_check_cancelled_mid_query_leaves_the_next_one_working(tmp_path: Path)
 
     asyncio.run(check())
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_concurrent_checks_share_a_query_sent_after_each_arrived(tmp_path: Path) -> None:
+    """Checks waiting for the loop's connection share the next query, and never one sent
+    before they arrived: every check sees each commit made before it started."""
+    from actionsd.db import engine as db_engine
+
+    engine = _engine(tmp_path, "postgres")
+    sent = 0
+    original = db_engine._AsyncLatestReader._query
+
+    async def counted(self: object, *args: object) -> tuple[object, ...]:
+        nonlocal sent
+        sent += 1
+        return await original(self, *args)  # type: ignore[arg-type]
+
+    async def check() -> None:
+        (start,) = await committed_now(engine, _ACTIONS_COUNTER)
+        for turn in range(30):
+            early = [
+                asyncio.ensure_future(committed_now(engine, _ACTIONS_COUNTER)) for _ in range(8)
+            ]
+            for _ in range(turn % 6):  # the first query at each point of its way
+                await asyncio.sleep(0)
+            _bump(engine)  # committed before the checks below start
+            start += 1
+            late = [
+                asyncio.ensure_future(committed_now(engine, _ACTIONS_COUNTER)) for _ in range(8)
+            ]
+            late[turn % 8].cancel()  # a reader going away leaves the others theirs
+            early_values = [v for (v,) in await asyncio.gather(*early)]
+            late_values = await asyncio.gather(*late, return_exceptions=True)
+            assert all(v in (start - 1, start) for v in early_values), early_values
+            for n, value in enumerate(late_values):
+                if n == turn % 8:
+                    assert isinstance(value, asyncio.CancelledError)
+                else:
+                    assert value == (start,), (turn, late_values)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(db_engine._AsyncLatestReader, "_query", counted)
+        asyncio.run(check())
+    assert sent <= 30 * 4, f"{sent} queries for 480 checks: they were not shared"
+    engine.dispose()

@@ -213,7 +213,12 @@ class _LatestReader:
 
 class _AsyncLatestReader:
     """PostgreSQL: one psycopg connection of an event loop's own, in autocommit, for
-    single-row reads; opened on first use and again after it failed."""
+    single-row reads; opened on first use and again after it failed.
+
+    Reads of the same row that arrive while an earlier one holds the connection share
+    the next query: it is sent after each of them arrived, so it reads what was
+    committed by then, and a burst of requests pays for one query instead of one each
+    (docs/benchmarks.md)."""
 
     def __init__(self, engine: Engine) -> None:
         self._statements = _Statements(engine.dialect)
@@ -222,12 +227,28 @@ class _AsyncLatestReader:
         )
         self._connection: psycopg.AsyncConnection[Any] | None = None
         self._lock = asyncio.Lock()
+        # Queries waiting for the connection, not yet sent, by (statement, values).
+        self._waiting: dict[tuple[str, str], asyncio.Task[tuple[Any, ...]]] = {}
 
     async def one(self, statement: sa.Executable, params: dict[str, Any]) -> tuple[Any, ...]:
+        sql, values = self._statements(statement, params)
+        key = (sql, repr(values))
+        query = self._waiting.get(key)
+        if query is None or query.done():  # done while waiting: cancelled with the loop
+            query = asyncio.ensure_future(self._query(key, sql, values))
+            # Retrieved even if every reader that waited for it went away meanwhile.
+            query.add_done_callback(lambda q: q.cancelled() or q.exception())
+            self._waiting[key] = query
+        # A reader that goes away does not cancel the query the others wait for.
+        return await asyncio.shield(query)
+
+    async def _query(self, key: tuple[str, str], sql: str, values: Any) -> tuple[Any, ...]:
         import psycopg  # only PostgreSQL deployments pay for loading it
 
-        sql, values = self._statements(statement, params)
         async with self._lock:
+            # Sent from here on: a reader arriving now needs a query of its own.
+            if self._waiting.get(key) is asyncio.current_task():
+                del self._waiting[key]
             try:
                 if self._connection is None or self._connection.closed:
                     self._connection = await psycopg.AsyncConnection.connect(
