@@ -146,3 +146,16 @@ def test_without_cores_a_worker_keeps_the_servers_affinity(pool: WorkerPool) -> 
     assert claim(pool.run(message, 10, code)) == 1
     (worker,) = pool._all
     assert cores_of(worker.proc.pid) == {frozenset(os.sched_getaffinity(0))}
+
+
+def test_a_worker_found_dead_fails_its_flow_and_is_replaced(pool: WorkerPool) -> None:
+    """A worker that died between flows (killed, out of memory) fails the next flow
+    with a WorkerFailure, not the pipe's error, and the flow after runs on a new one."""
+    message, code = flow(0, 1)
+    assert claim(pool.run(message, 10, code)) == 1
+    (worker,) = pool._all
+    worker.proc.kill()
+    worker.proc.wait()  # gone before the request is written
+    with pytest.raises(WorkerFailure):
+        pool.run(message, 10, code)
+    assert claim(pool.run(message, 10, code)) == 1

@@ -244,7 +244,10 @@ class Worker:
             self.proc.wait(timeout=5)
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None:
-                stream.close()
+                # A request the dead worker never read is still in stdin's buffer: the
+                # flush before the close fails, and the pipe is closed all the same.
+                with contextlib.suppress(OSError):
+                    stream.close()
         self.stderr.close()
 
 
