@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import re
 from typing import Any
+
+from actionsd import jsontext
 
 Event = dict[str, Any]
 
@@ -186,12 +187,12 @@ def triggers() -> tuple[str, ...]:
 def defaults(trigger_id: str) -> Event:
     """The event a flow gets when its caller gives nothing (a fresh copy each call)."""
     # Every login pays for this copy, and parsing JSON text beats deepcopy (docs/runtime.md).
-    return json.loads(_defaults_text(trigger_id))  # type: ignore[no-any-return]
+    return jsontext.loads(_defaults_text(trigger_id))  # type: ignore[no-any-return]
 
 
 @functools.cache
 def _defaults_text(trigger_id: str) -> str:
-    return json.dumps({**_COMMON, **_DEFAULTS.get(trigger_id, {})})
+    return jsontext.dumps_text({**_COMMON, **_DEFAULTS.get(trigger_id, {})})
 
 
 def with_defaults(trigger_id: str, event: Event) -> Event:
