@@ -91,9 +91,7 @@ def emptied(server: InProcessServer) -> Iterator[httpx.Client]:
         conn.execute(action_modules.delete())
         # As every write to actions does: a list this server rendered before is stale.
         conn.execute(
-            counters.update()
-            .where(counters.c.name == "actions")
-            .values(value=counters.c.value + 1)
+            counters.update().where(counters.c.name == "actions").values(value=counters.c.value + 1)
         )
     with server.client() as client:
         yield client
