@@ -267,6 +267,38 @@ def test_a_command_cannot_pass_itself_off_as_a_read(api: httpx.Client) -> None:
     assert "denied" not in result["outcome"]
 
 
+@pytest.mark.parametrize(
+    "call",
+    [
+        "idToken.setCustomClaim('https://x/deep', v)",
+        "redirect.encodeToken({ secret: 's'.repeat(32), expiresInSeconds: 60, payload: { v } })",
+    ],
+)
+def test_arguments_nested_too_deep_fail_the_action_not_the_server(
+    api: httpx.Client, call: str
+) -> None:
+    """A value nested more deeply than the server's JSON reader goes (a state change or a
+    recorded read) fails that action, as a refused call does: the flow answers at once
+    with that action's error, and the next flow runs."""
+    deep = f"let v = 1; for (let i = 0; i < 1100; i++) v = [v]; api.{call};"
+    bind(
+        api,
+        PL,
+        handler(PL, "api.idToken.setCustomClaim('https://x/before', 1);"),
+        handler(PL, deep),
+        handler(PL, "api.idToken.setCustomClaim('https://x/after', event.user.name || 1);"),
+    )
+    started = time.monotonic()
+    result = fire(api, PL, {"user": {}})
+    assert time.monotonic() - started < 5, "answered at once, not at a timeout"
+    errors = [r.get("error") for r in result["results"]]
+    assert len(errors) == 2 and errors[0] is None, result  # the third never runs
+    assert "nest" in errors[1]["msg"], errors
+    assert "https://x/deep" not in result["outcome"].get("idToken", {}).get("claims", {})
+    again = fire(api, PL, {"user": {"name": "n"}})
+    assert again["results"][0].get("error") is None, again
+
+
 def test_a_forged_continue_body_cannot_set_the_prompts_id_or_vars(api: httpx.Client) -> None:
     """After api.prompt.render, the browser's post is the prompt's fields only: its id and
     vars stay the render call's, a `__proto__` member is a field like any other, and a

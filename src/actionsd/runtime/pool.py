@@ -159,7 +159,11 @@ class Worker:
         newline = data.index(b"\n", len(data) - len(chunk))
         line, self._buffer = data[:newline], data[newline + 1 :]
         chunks.clear()
-        reply: dict[str, Any] = jsontext.loads(line)
+        try:
+            reply: dict[str, Any] = jsontext.loads(line)
+        except ValueError:  # say, nested deeper than the parser goes: the flow fails
+            failure = "The action worker's answer could not be read"
+            raise WorkerFailure("protocol", failure) from None
         return reply
 
     def _read(self, deadline: float) -> dict[str, Any]:

@@ -144,6 +144,12 @@ function drop(versionId) {
   realms.delete(versionId);
 }
 
+function realmError(error) {
+  const out = { name: String(error.name || 'Error'), message: String(error.message || '') };
+  if (error.stack) out.stack = String(error.stack);
+  return out;
+}
+
 function errorJson(err) {
   if (err instanceof Error) return { name: err.name, message: err.message, stack: err.stack };
   return { name: 'Error', message: String(err) };
@@ -153,10 +159,20 @@ const clone = (value) => (value === undefined ? undefined : JSON.parse(JSON.stri
 const commandsIn = (reply) => Array.isArray(reply.commands) && reply.commands.length > 0;
 const sizeOf = (value) => (value === undefined ? 0 : JSON.stringify(value).length);
 
+// Deeper than this, an argument could not be read back by the server's JSON parser.
+const MAX_DEPTH = 64;
+function nestsTooDeep(value, depth) {
+  if (value === null || typeof value !== 'object') return false;
+  if (depth > MAX_DEPTH) return true;
+  for (const item of Object.values(value)) if (nestsTooDeep(item, depth + 1)) return true;
+  return false;
+}
+
 // Replays one action's recorded commands against this realm's api over the real state.
 function replay(trigger, state, spec, commands) {
   if (!Array.isArray(commands)) throw new Error('The action returned no command list');
   if (commands.length > MAX_COMMANDS) throw new Error(`The action made more than ${MAX_COMMANDS} api calls`);
+  if (nestsTooDeep(commands, -2)) throw new Error(`api arguments must not nest more than ${MAX_DEPTH} levels deep`);
   const action = { commands: [] };
   const api = makeApi(trigger, state, action, spec);
   const roots = namespaces(api);
@@ -253,7 +269,8 @@ async function runFlow(req) {
         result.commands = [];
         throw err;
       }
-      if (reply.error) result.error = reply.error;
+      // From the realm: kept to its strings, whatever the action did to its own globals.
+      if (reply.error) result.error = realmError(reply.error);
     } catch (err) {
       result.error = errorJson(err);
     }
