@@ -22,7 +22,7 @@ import pytest
 import actionsd.runtime
 from tests.conftest import fresh_postgres
 from tests.helpers import create_action, wait_status
-from tests.runtime_helpers import bind, fire, handler, pong_server, root
+from tests.runtime_helpers import bind, execution, fire, handler, pong_server, root
 from tests.servers import CliServer, free_port
 
 PL = "post-login"
@@ -297,6 +297,34 @@ def test_arguments_nested_too_deep_fail_the_action_not_the_server(
     assert "https://x/deep" not in result["outcome"].get("idToken", {}).get("claims", {})
     again = fire(api, PL, {"user": {"name": "n"}})
     assert again["results"][0].get("error") is None, again
+
+
+def test_lone_surrogates_in_logs_claims_and_names_reach_the_answer_replaced(
+    api: httpx.Client,
+) -> None:
+    """Half of a UTF-16 pair in a log line, a claim's value or its name (strings no UTF-8
+    text can hold) reaches the answer and the record as U+FFFD, and fails nothing."""
+    bind(
+        api,
+        PL,
+        handler(
+            PL,
+            "console.log('half \\ud800 here');"
+            "api.idToken.setCustomClaim('https://x/v', '\\udc00x');"
+            "api.idToken.setCustomClaim('https://x/\\ud83d', 1);",
+        ),
+        handler(PL, "api.idToken.setCustomClaim('https://x/after', 2);"),
+    )
+    result = fire(api, PL, {"user": {}})
+    assert [r.get("error") for r in result["results"]] == [None, None], result
+    assert result["outcome"]["idToken"]["claims"] == {
+        "https://x/v": "\ufffdx",
+        "https://x/\ufffd": 1,
+        "https://x/after": 2,
+    }
+    assert "half \ufffd here" in result["results"][0]["response"]["logs"]
+    stored = execution(api, result["execution_id"])
+    assert "half \ufffd here" in stored["results"][0]["response"]["logs"]
 
 
 def test_a_forged_continue_body_cannot_set_the_prompts_id_or_vars(api: httpx.Client) -> None:

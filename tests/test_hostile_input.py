@@ -130,3 +130,20 @@ def test_event_numbers_json_cannot_carry_exactly_still_run(api: httpx.Client) ->
         "https://x/big": ["number", True],
         "https://x/nan": None,
     }
+
+
+def test_half_a_utf16_pair_in_an_event_reaches_the_action_and_comes_back_replaced(
+    api: httpx.Client,
+) -> None:
+    bind(
+        api,
+        "post-login",
+        handler("post-login", "api.idToken.setCustomClaim('https://x/n', event.user.name);"),
+    )
+    response = api.post(
+        f"{root(api)}/actionsd/v1/triggers/post-login/execute",
+        content=b'{"event": {"user": {"name": "a\\ud800b"}}}',
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["outcome"]["idToken"]["claims"] == {"https://x/n": "a\ufffdb"}

@@ -13,12 +13,13 @@ import orjson
 
 def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON; NaN and infinities, which JSON has no words for, as null.
-    orjson refuses integers beyond 64 bits, which a caller's event may hold: those
-    values take the standard library, which keeps every digit."""
+    orjson refuses integers beyond 64 bits and half of a UTF-16 pair, which a caller's
+    JSON may hold: those values take the standard library, which keeps every digit and
+    escapes what UTF-8 cannot hold."""
     try:
         return orjson.dumps(value)
     except TypeError:
-        return json.dumps(_finite(value), ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps(_finite(value), separators=(",", ":")).encode()
 
 
 def _finite(value: Any) -> Any:

@@ -350,14 +350,31 @@ async function serve() {
   }
 }
 
+// Half of a UTF-16 pair (an action may log one, or put one in a claim or its name) is the
+// one thing JSON.stringify writes that no UTF-8 text can hold, and the server's parser
+// refuses it: it becomes U+FFFD, as an encoder would replace it. JSON.stringify escapes
+// it as \ud800-\udfff, so the walk runs only for a reply that may hold one.
+function wellFormed(value) {
+  if (typeof value === 'string') return value.toWellFormed();
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map(wellFormed);
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k.toWellFormed(), wellFormed(v)]));
+}
+
+function send(reply) {
+  let text = JSON.stringify(reply);
+  if (/\\ud[89a-f]/.test(text)) text = JSON.stringify(wellFormed(reply));
+  write(text + '\n');
+}
+
 async function answer(line) {
   let req;
   try {
     req = JSON.parse(line);
     const reply = await handle(req);
-    write(JSON.stringify({ id: req.id, ok: true, ...reply }) + '\n');
+    send({ id: req.id, ok: true, ...reply });
   } catch (err) {
-    write(JSON.stringify({ id: req && req.id, ok: false, error: errorJson(err), reload: !!(err && err.reload) }) + '\n');
+    send({ id: req && req.id, ok: false, error: errorJson(err), reload: !!(err && err.reload) });
   }
 }
 
