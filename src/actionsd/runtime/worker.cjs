@@ -144,15 +144,13 @@ function drop(versionId) {
   realms.delete(versionId);
 }
 
-function realmError(error) {
-  const out = { name: String(error.name || 'Error'), message: String(error.message || '') };
-  if (error.stack) out.stack = String(error.stack);
-  return out;
-}
-
+// An error as strings only: ours, or what a realm reported (plain data, whatever the
+// action did to its own globals).
 function errorJson(err) {
-  if (err instanceof Error) return { name: err.name, message: err.message, stack: err.stack };
-  return { name: 'Error', message: String(err) };
+  if (err === null || typeof err !== 'object') return { name: 'Error', message: String(err) };
+  const out = { name: String(err.name || 'Error'), message: String(err.message ?? '') };
+  if (err.stack) out.stack = String(err.stack);
+  return out;
 }
 
 const clone = (value) => (value === undefined ? undefined : JSON.parse(JSON.stringify(value)));
@@ -269,8 +267,7 @@ async function runFlow(req) {
         result.commands = [];
         throw err;
       }
-      // From the realm: kept to its strings, whatever the action did to its own globals.
-      if (reply.error) result.error = realmError(reply.error);
+      if (reply.error) result.error = errorJson(reply.error);
     } catch (err) {
       result.error = errorJson(err);
     }
