@@ -267,16 +267,18 @@ class _Waiter:
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.worker: Worker | None = None
-        self.event = threading.Event()
         self.loop = loop
+        # One or the other: a task never waits on a thread's event, which costs a
+        # lock and a condition to make.
+        self.event = threading.Event() if loop is None else None
         self.future: asyncio.Future[Worker] | None = loop.create_future() if loop else None
 
     def deliver(self, worker: Worker) -> None:
         self.worker = worker
-        if self.loop is None:
+        if self.event is not None:
             self.event.set()
         else:
-            assert self.future is not None
+            assert self.loop is not None and self.future is not None
             if _running_loop() is self.loop:
                 # An execute on the loop hands its worker on: the thread-safe call would
                 # write to the loop's self-pipe and wake it, for every login that queued
@@ -364,9 +366,11 @@ class WorkerPool:
         got = self._idle_or_wait(None)
         if isinstance(got, Worker):
             return got
-        if not got.event.wait(self.wait_seconds) and self._gave_up(got):
+        event = got.event
+        assert event is not None
+        if not event.wait(self.wait_seconds) and self._gave_up(got):
             raise PoolBusy("no action worker became free in time")
-        got.event.wait()
+        event.wait()
         assert got.worker is not None
         return got.worker
 
