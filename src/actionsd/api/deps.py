@@ -40,6 +40,11 @@ class AppState:
     verified: tokens.VerifiedCache = field(default_factory=tokens.VerifiedCache)
     responses: ResponseCache = field(default_factory=ResponseCache)
     _writers: anyio.CapacityLimiter | None = None
+    # Every host[:port] a token may be issued for; worked out once, not per request.
+    domains: list[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.domains = self.settings.domains
 
     def require_runtime(self) -> Runtime:
         if self.runtime is None:
@@ -84,7 +89,7 @@ def requires(scope: str) -> Any:
     # async: a (usually cached) token check must not cost a threadpool hop per request.
     async def check(request: Request, state: State) -> tokens.Claims:
         authorization = request.headers.get("authorization")
-        claims = tokens.verify(state.keys, authorization, state.settings.domains, state.verified)
+        claims = tokens.verify(state.keys, authorization, state.domains, state.verified)
         if scope not in claims.scopes:
             raise errors.Forbidden(f"Insufficient scope, expected any of: {scope}")
         return claims

@@ -59,7 +59,7 @@ async def issue_token(request: Request, state: State) -> Any:
     if not isinstance(client_id, str) or not isinstance(secret, str):
         return _oauth_error(401, "access_denied", "Unauthorized")
     audience = form.get("audience")
-    domain = next((d for d in state.settings.domains if tokens.audience_for(d) == audience), None)
+    domain = next((d for d in state.domains if tokens.audience_for(d) == audience), None)
     if domain is None:
         return _oauth_error(403, "access_denied", f"Service not found: {audience}")
     with state.read() as conn:
