@@ -10,7 +10,9 @@ execution of 3 trivial actions at 1 and 16 connections.
 Optional: ``--prism`` (Stoplight Prism mocking Auth0's spec), ``--scaling`` (latency
 with 10 to 10,000 actions in the tenant). Load comes from wrk on this machine, sharing
 its two cores with the server: read the ratios, not the absolute numbers. Each measured
-run follows ``BENCH_WARM_UP`` seconds (2) of the same load. Nothing here is asserted.
+run follows ``BENCH_WARM_UP`` seconds (2) of the same load, and its ratio is to the
+trivial endpoint measured just before it. ``BENCH_REPEAT=N`` runs every call N times,
+round robin, and prints medians with the ratios' range. Nothing here is asserted.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,6 +47,8 @@ CODE = "exports.onExecutePostLogin = async (event, api) => {};"
 # Seconds of each measured run, and of the same load before it (not counted).
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
 WARM_UP = int(os.environ.get("BENCH_WARM_UP", "2"))
+# Runs of each call, one after another's; the table gives medians and the ratios' range.
+REPEAT = int(os.environ.get("BENCH_REPEAT", "1"))
 # The triggers "spread" PATCHes go to, one after the other.
 TRIGGER_BOUND = [
     t.id for t in CATALOG if t.status == "CURRENT" and t.binding_policy != ENTITY_BOUND
@@ -265,7 +270,9 @@ CALLS = (
 
 def bench_server(
     name: str, database_url: str, workers: int, seconds: int, keys: set[str]
-) -> dict[str, dict[str, float]]:
+) -> dict[str, list[dict[str, float]]]:
+    """Each call's runs (``REPEAT`` of them), each with ``x``: its ratio to the trivial
+    endpoint measured just before it."""
     if database_url:
         reset_postgres(database_url)
     proc, base, token = serve(
@@ -290,22 +297,33 @@ def bench_server(
             "execute_c1": (execute, fire),
             "execute": (execute, fire),
         }
-        results = {}
-        for key, _, connections in CALLS:
-            if key not in keys:
-                continue
-            if key.startswith("execute") and "execute_bound" not in results:
-                bind(base, token, "post-login", ids[:3])
-                results["execute_bound"] = {}
-            url, options = calls[key]
-            wrk(url, connections=connections, seconds=WARM_UP, **options)  # connections, caches
+
+        def measure(url: str, connections: int, warm: bool, **options: Any) -> dict[str, float]:
+            if warm:
+                wrk(url, connections=connections, seconds=WARM_UP, **options)  # caches
             before = cpu_seconds(proc.pid)
-            results[key] = wrk(url, connections=connections, seconds=seconds, **options)
-            spent = cpu_seconds(proc.pid) - before
+            x = wrk(url, connections=connections, seconds=seconds, **options)
             # Server CPU per answered request: less at the mercy of wrk sharing the cores.
-            results[key]["cpu_ms"] = spent / (results[key]["rps"] * seconds) * 1000
-        results.pop("execute_bound", None)
-        return results
+            x["cpu_ms"] = (cpu_seconds(proc.pid) - before) / (x["rps"] * seconds) * 1000
+            return x
+
+        runs: dict[str, list[dict[str, float]]] = {}
+        measured = [(k, c) for k, _, c in CALLS if k in keys and k != "trivial"]
+        for _ in range(REPEAT):
+            for key, connections in measured or [("trivial", 16)]:
+                if key.startswith("execute"):
+                    bind(base, token, "post-login", ids[:3])  # a PATCH run bound five
+                # The host's speed drifts within a minute: each call's baseline is the
+                # trivial endpoint measured just before it.
+                trivial = measure(base + "/healthz", 16, False)
+                trivial["x"] = 1.0
+                runs.setdefault("trivial", []).append(trivial)
+                if key != "trivial":
+                    url, options = calls[key]
+                    x = measure(url, connections, True, **options)
+                    x["x"] = x["rps"] / trivial["rps"]
+                    runs.setdefault(key, []).append(x)
+        return runs
     finally:
         proc.terminate()
         proc.wait()
@@ -442,13 +460,18 @@ def main() -> None:
             print(f"| {name} | skipped: no ACTIONSD_TEST_PG_URL | | | | | | |")
             continue
         r = bench_server(config, args.postgres if postgres else "", workers, args.seconds, keys)
-        trivial = r["trivial"]["rps"]
         for key, label, connections in CALLS:
             if key in r:
-                x = r[key]
+                x = {f: statistics.median(run[f] for run in r[key]) for f in r[key][0]}
+                ratios = sorted(run["x"] for run in r[key])
+                spread = (
+                    f" ({ratios[0]:.2f}-{ratios[-1]:.2f})"
+                    if key != "trivial" and len(ratios) > 1
+                    else ""
+                )
                 print(
                     f"| {name} | {label} | {connections} | {x['rps']:,.0f} | "
-                    f"{x['p50']:.1f} / {x['p99']:.1f} | {x['rps'] / trivial:.2f} | "
+                    f"{x['p50']:.1f} / {x['p99']:.1f} | {x['x']:.2f}{spread} | "
                     f"{x['errors']:.0f} | {x['cpu_ms']:.2f} |",
                     flush=True,
                 )
