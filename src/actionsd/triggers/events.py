@@ -16,7 +16,6 @@ auth0/auth0-actions). Two uses:
 
 from __future__ import annotations
 
-import copy
 import functools
 import re
 from typing import Any
@@ -209,11 +208,11 @@ def answered_prompt(rendered: Event, body: Event | None) -> Event:
     vars}``). ``id`` and ``vars`` are the render call's (server side, out of the browser's
     reach); ``fields`` are the render's pre-filled values overlaid by the posted form's
     members that are valid field names."""
-    posted = {k: copy.deepcopy(v) for k, v in (body or {}).items() if _FIELD_NAME.fullmatch(k)}
+    posted = {k: _copy(v) for k, v in (body or {}).items() if _FIELD_NAME.fullmatch(k)}
     return {
         "id": rendered["id"],
-        "fields": {**copy.deepcopy(rendered.get("fields") or {}), **posted},
-        "vars": copy.deepcopy(rendered.get("vars") or {}),
+        "fields": {**_copy(rendered.get("fields") or {}), **posted},
+        "vars": _copy(rendered.get("vars") or {}),
     }
 
 
@@ -232,7 +231,7 @@ def merge(base: Event, over: Event) -> Event:
 
 def _copy(value: Any) -> Any:
     """A copy of JSON data: objects and arrays anew, the immutable rest as it is. Every
-    login pays it on its event, 2-3 times faster than copy.deepcopy (docs/benchmarks.md)."""
+    login pays it on its event: 2-3 times faster than copy.deepcopy (docs/benchmarks.md)."""
     if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}
     if isinstance(value, list):
