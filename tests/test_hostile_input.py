@@ -4,6 +4,7 @@ clear 400 or 413, nothing is stored, and the server stays well."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -147,3 +148,76 @@ def test_half_a_utf16_pair_in_an_event_reaches_the_action_and_comes_back_replace
     )
     assert response.status_code == 200, response.text
     assert response.json()["outcome"]["idToken"]["claims"] == {"https://x/n": "a\ufffdb"}
+
+
+def nested(depth: int) -> str:
+    """JSON text of an object ``depth`` levels deep (``{"a": 1}`` is one level)."""
+    return '{"a":' * depth + "1" + "}" * depth
+
+
+@pytest.mark.parametrize("depth", [65, 600, 1500])
+def test_caller_json_nested_too_deep_for_the_runtime_is_a_400(
+    api: httpx.Client, depth: int
+) -> None:
+    """An event, a test payload or a continue body nested deeper than the runtime reads
+    (64 levels; Python's own recursion gave way near 480 and answered 500) is refused
+    with Auth0's wording before anything runs or is recorded."""
+    code = (
+        handler("post-login", "api.redirect.sendUserTo('https://idp.example/step');")
+        + "exports.onContinuePostLogin = async () => {};"
+    )
+    (action,) = bind(api, "post-login", code)
+    base = root(api)
+    headers = {"content-type": "application/json"}
+    calls = {
+        "event": f"{base}/actionsd/v1/triggers/post-login/execute",
+        "payload": f"/actions/actions/{action['id']}/test",
+    }
+    listed = f"{base}/actionsd/v1/executions?trigger_id=post-login&per_page=100"
+    before = {e["id"] for e in api.get(listed).json()["executions"]}
+    for name, url in calls.items():
+        content = '{"' + name + '": ' + nested(depth) + "}"
+        response = api.post(url, content=content, headers=headers)
+        assert response.status_code == 400, (name, response.text)
+        assert error(response)["message"] in (
+            f"Payload validation error: 'Nested more than 64 levels deep' on property {name}.",
+            "Invalid request payload JSON format",  # deeper than the body's parser reads
+        ), (name, response.text)
+    first = api.post(calls["event"], json={"event": {}}).json()
+    cont = f"{base}/actionsd/v1/executions/{first['execution_id']}/continue"
+    refused = api.post(cont, content='{"body": ' + nested(depth) + "}", headers=headers)
+    assert refused.status_code == 400, refused.text
+    assert error(refused)["message"] in (
+        "Payload validation error: 'Nested more than 64 levels deep' on property body.",
+        "Invalid request payload JSON format",
+    ), refused.text
+    # Nothing ran: the suspended flow still continues, and it is the only one recorded.
+    done = api.post(cont, json={"body": {}})
+    assert done.status_code == 200 and done.json()["status"] == "final", done.text
+    deadline = time.monotonic() + 10
+    while True:  # records are written behind the flow
+        now = {e["id"]: e["status"] for e in api.get(listed).json()["executions"]}
+        if now.get(first["execution_id"]) == "final" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert set(now) - before == {first["execution_id"]}, now
+
+
+def test_caller_json_64_levels_deep_still_runs(api: httpx.Client) -> None:
+    bind(
+        api,
+        "post-login",
+        handler(
+            "post-login",
+            "let v = event.user; let n = 1; while (v.a !== 1) { v = v.a; n++; } api.idToken.setCustomClaim('https://x/d', n);",
+        ),
+    )
+    # The event is one level, user 63 more: {"user": {"a": ... {"a": 1}}}.
+    body = '{"event": {"user": ' + nested(63) + "}}"
+    response = api.post(
+        f"{root(api)}/actionsd/v1/triggers/post-login/execute",
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["outcome"]["idToken"]["claims"] == {"https://x/d": 63}

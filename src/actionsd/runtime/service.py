@@ -33,7 +33,7 @@ from actionsd.db.schema import action_module_versions, action_versions, actions,
 from actionsd.runtime.executions import ExecutionStore
 from actionsd.runtime.pool import PoolBusy, Sandbox, WorkerFailure, WorkerPool, worker_cores
 from actionsd.triggers import catalog
-from actionsd.triggers.events import answered_prompt, with_defaults
+from actionsd.triggers.events import answered_prompt, copied, with_defaults
 from actionsd.util import now_ns
 
 RUNNABLE = (
@@ -310,6 +310,7 @@ class Runtime:
     ) -> dict[str, Any] | FlowResult:
         """The arguments of ``_run`` for a new execution, or the failed result when a
         bound version cannot run."""
+        filled = with_defaults(trigger_id, event)  # first: it refuses an event nested too deep
         blocked = [a for a in flow.actions if a["version_id"] in flow.failures]
         if blocked:
             first = blocked[0]
@@ -318,7 +319,7 @@ class Runtime:
         return {
             "execution_id": secrets.token_urlsafe(24),
             "trigger_id": trigger_id,
-            "event": with_defaults(trigger_id, event),
+            "event": filled,
             "actions": flow.actions,
             "code": flow.code,
             "start": 0,
@@ -333,6 +334,7 @@ class Runtime:
         action's ``onContinue…`` handler runs with ``params`` (query/body) in
         ``event.request``, then the actions after it. After a prompt, ``event.prompt``
         carries its id and vars and the posted ``body`` as its fields."""
+        params = {k: copied(v, k) for k, v in params.items()}  # refuses what nests too deep
         row = self.store.load(execution_id)
         if row is None:
             raise errors.NotFound(errors.EXECUTION_NOT_FOUND)
@@ -596,10 +598,11 @@ class Runtime:
             raise errors.BusinessRule(
                 f"Actions of the trigger '{row.trigger_id}' cannot be tested here."
             )
-        event = (
+        event = copied(
             payload["event"]
             if set(payload) == {"event"} and isinstance(payload["event"], dict)
-            else payload
+            else payload,
+            "payload",
         )
         draft_id = f"draft-{row.id}-{row.updated_at}"
         spec = {

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any
+from typing import Any, NoReturn
 
-from actionsd import jsontext
+from actionsd import errors, jsontext
 
 Event = dict[str, Any]
 
 TENANT_ID = "actionsd"  # the tenant name a flow's event carries when the caller gives none
+# How deeply a caller's JSON for the runtime may nest (event, test payload, continue body):
+# as deeply as an action's api arguments may. Deeper once met Python's recursion limit.
+MAX_NESTING = 64
 
 # ---- defaults ------------------------------------------------------------------------------
 
@@ -208,35 +211,53 @@ def answered_prompt(rendered: Event, body: Event | None) -> Event:
     vars}``). ``id`` and ``vars`` are the render call's (server side, out of the browser's
     reach); ``fields`` are the render's pre-filled values overlaid by the posted form's
     members that are valid field names."""
-    posted = {k: _copy(v) for k, v in (body or {}).items() if _FIELD_NAME.fullmatch(k)}
+    posted = {k: copied(v, "body") for k, v in (body or {}).items() if _FIELD_NAME.fullmatch(k)}
     return {
         "id": rendered["id"],
-        "fields": {**_copy(rendered.get("fields") or {}), **posted},
-        "vars": _copy(rendered.get("vars") or {}),
+        "fields": {**copied(rendered.get("fields") or {}, "fields"), **posted},
+        "vars": copied(rendered.get("vars") or {}, "vars"),
     }
 
 
-def merge(base: Event, over: Event) -> Event:
+def merge(base: Event, over: Event, name: str = "event", depth: int = 1) -> Event:
     """``over`` merged into ``base``: objects key by key, anything else replaces. What
-    comes from ``over`` is copied: the result shares no object or array with it."""
+    comes from ``over`` is copied: the result shares no object or array with it.
+    InvalidBody, naming ``name``, if ``over`` nests more than MAX_NESTING levels."""
+    if depth > MAX_NESTING:
+        _too_deep(name)
     merged = dict(base)
     for key, value in over.items():
         below = merged.get(key)
         if isinstance(value, dict) and isinstance(below, dict):
-            merged[key] = merge(below, value)
+            merged[key] = merge(below, value, name, depth + 1)
         else:
-            merged[key] = _copy(value)
+            merged[key] = copied(value, name, depth + 1)
     return merged
 
 
-def _copy(value: Any) -> Any:
-    """A copy of JSON data: objects and arrays anew, the immutable rest as it is. Every
-    login pays it on its event: 2-3 times faster than copy.deepcopy (docs/benchmarks.md)."""
+def copied(value: Any, name: str, depth: int = 1) -> Any:
+    """A copy of a caller's JSON data ``name``: objects and arrays anew, the immutable rest
+    as it is; InvalidBody if it nests more than MAX_NESTING levels. Every login pays it
+    on its event, and it costs far less than copy.deepcopy (docs/benchmarks.md)."""
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        if depth > MAX_NESTING:
+            _too_deep(name)
+        return {
+            k: copied(v, name, depth + 1) if isinstance(v, (dict, list)) else v
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        if depth > MAX_NESTING:
+            _too_deep(name)
+        return [copied(v, name, depth + 1) if isinstance(v, (dict, list)) else v for v in value]
     return value
+
+
+def _too_deep(name: str) -> NoReturn:
+    raise errors.InvalidBody(
+        f"Payload validation error: 'Nested more than {MAX_NESTING} levels deep' "
+        f"on property {name}."
+    )
 
 
 # ---- realistic samples ---------------------------------------------------------------------
