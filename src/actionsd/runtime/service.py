@@ -260,7 +260,8 @@ class Runtime:
         """Run the trigger's flow for ``event``; the result combines every action's
         commands. An entity-bound trigger (custom-token-exchange, event-stream, ...) runs
         the deployed version of ``action_id``, as its entity would. Raises BusinessRule
-        for a trigger the runtime does not run or a missing/extra ``action_id``."""
+        for a trigger the runtime does not run or a missing/extra ``action_id``, and
+        InvalidBody for an event nested deeper than events.MAX_NESTING."""
         run = self._fresh_run(trigger_id, event, self._flow_for(trigger_id, action_id))
         return run if isinstance(run, FlowResult) else self._run(**run)
 
