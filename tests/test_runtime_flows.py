@@ -3,6 +3,9 @@ redirects, executions, the test endpoint."""
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 
 from tests.helpers import by_id, deploy, error
@@ -198,6 +201,25 @@ def test_execution_record(api: httpx.Client) -> None:
     assert entry["response"]["logs"] == "hello from ada@example.com\n"
     assert entry["started_at"] <= entry["ended_at"]
     assert error(api.get("/actions/executions/nope"))["message"] == "That execution does not exist."
+
+
+def test_a_trigger_with_nothing_bound_never_waits_for_a_worker(
+    server: InProcessServer, api: httpx.Client
+) -> None:
+    assert server.state.runtime is not None
+    workers = server.state.runtime.pool.size
+    bind(api, PL, handler(PL, "await new Promise((r) => setTimeout(r, 3000));"))
+    url = f"{root(api)}/actionsd/v1/triggers/{PL}/execute"
+    with ThreadPoolExecutor(workers) as pool:
+        held = [pool.submit(api.post, url, json={"event": {}}) for _ in range(workers)]
+        time.sleep(0.5)  # every worker is in a three-second flow now
+        answer = fire(api, "credentials-exchange", {"client": {"client_id": "c"}})
+        assert not any(flow.done() for flow in held), "it waited for a worker"
+        assert all(flow.result().status_code == 200 for flow in held)
+    assert answer["status"] == "final" and answer["results"] == [], answer
+    assert answer["outcome"] == {} and "error" not in answer, answer
+    record = execution(api, answer["execution_id"])
+    assert record["trigger_id"] == "credentials-exchange" and record["results"] == [], record
 
 
 def test_test_endpoint_runs_the_draft(api: httpx.Client) -> None:

@@ -309,15 +309,15 @@ class Runtime:
     def _fresh_run(
         self, trigger_id: str, event: dict[str, Any], flow: _Flow
     ) -> dict[str, Any] | FlowResult:
-        """The arguments of ``_run`` for a new execution, or the failed result when a
-        bound version cannot run."""
+        """The arguments of ``_run`` for a new execution, or its result when there is
+        nothing to send to a worker: no action bound, or a bound version that cannot run."""
         filled = with_defaults(trigger_id, event)  # first: it refuses an event nested too deep
         blocked = [a for a in flow.actions if a["version_id"] in flow.failures]
         if blocked:
             first = blocked[0]
             message = flow.failures[first["version_id"]]
             return self._finish_error(trigger_id, event, first, message)
-        return {
+        run: dict[str, Any] = {
             "execution_id": secrets.token_urlsafe(24),
             "trigger_id": trigger_id,
             "event": filled,
@@ -329,6 +329,11 @@ class Runtime:
             "outcome": {},
             "modules": flow.modules,
         }
+        if not flow.actions:
+            # What a worker answers for an empty flow, without waiting for one: a trigger
+            # with nothing bound is fired on every login all the same (docs/runtime.md).
+            return self._finish({"ok": True, "results": [], "outcome": {}}, **run)
+        return run
 
     def resume(self, execution_id: str, params: dict[str, Any]) -> FlowResult:
         """Continue a flow suspended by a redirect or a rendered prompt: the suspending
