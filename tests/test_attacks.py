@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 import actionsd.runtime
@@ -522,6 +523,122 @@ def test_an_action_cannot_answer_for_its_realm_and_run_on(api: httpx.Client) -> 
     assert refused[0] == "undefined", "as in Node.js, there is no postMessage"
     assert len(refused) == 4, f"every way to post threw: {refused}"
     assert took >= 1.4, "the execution lasted as long as the action's code ran"
+
+
+# Every built-in a realm's channel could hand its buffer to, patched to look for it; the
+# last run's catch is reported, since a run's own request was read before it started.
+CHANNEL_SPY = """
+if (!globalThis.caught) {
+  const caught = (globalThis.caught = []);
+  const apply = Reflect.apply;
+  const shared = (x) => {
+    try { return x instanceof SharedArrayBuffer || (ArrayBuffer.isView(x) && x.buffer instanceof SharedArrayBuffer); }
+    catch (_) { return false; }
+  };
+  const spy = (owner, name) => {
+    const original = owner[name];
+    if (typeof original !== 'function') return;
+    owner[name] = function (...args) {
+      if (shared(this) || args.some(shared)) caught.push(name);
+      return apply(original, this, args);
+    };
+  };
+  const typed = Object.getPrototypeOf(Uint8Array.prototype);
+  for (const name of ['load', 'store', 'notify', 'wait', 'waitAsync', 'exchange', 'compareExchange', 'add']) spy(Atomics, name);
+  for (const name of ['parse', 'stringify']) spy(JSON, name);
+  for (const name of ['encode', 'encodeInto']) spy(TextEncoder.prototype, name);
+  spy(TextDecoder.prototype, 'decode');
+  for (const name of ['subarray', 'slice', 'set', 'fill', 'at', 'join']) spy(typed, name);
+  for (const name of ['grow', 'slice']) spy(SharedArrayBuffer.prototype, name);
+  for (const name of ['call', 'apply', 'bind']) spy(Function.prototype, name);
+  for (const name of ['then', 'catch', 'finally']) spy(Promise.prototype, name);
+  for (const name of ['byteLength', 'maxByteLength', 'growable']) {
+    const { get } = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, name);
+    Object.defineProperty(SharedArrayBuffer.prototype, name, { get() { caught.push(name); return apply(get, this, []); } });
+  }
+  // The answer itself, were it written through the action's realm's prototypes.
+  Object.prototype.toJSON = function () {
+    if (this !== null && typeof this === 'object' && 'commands' in this && 'logs' in this) caught.push('toJSON');
+    return this;
+  };
+}
+// Larger than the channel's first size: the answer grows it.
+api.idToken.setCustomClaim('https://x/big', 'b'.repeat(300 * 1024));
+api.idToken.setCustomClaim('https://x/caught', globalThis.caught.slice());
+"""
+
+
+def runtime_worker(server: CliServer) -> psutil.Process:
+    """The server's one runtime worker process."""
+    assert server.proc is not None
+    children = psutil.Process(server.proc.pid).children(recursive=True)
+    (worker,) = [p for p in children if str(RUNTIME_DIR / "worker.cjs") in p.cmdline()]
+    return worker
+
+
+def test_an_action_cannot_reach_its_realms_channel(api: httpx.Client) -> None:
+    """A run and its answer cross through a buffer only the realm's own code holds, with
+    built-ins it took before any action loaded: an action that patches every one of them
+    never sees the buffer, and so can never answer a run in its realm's stead."""
+    bind(api, PL, handler(PL, CHANNEL_SPY))
+    for _ in range(3):
+        result = claims(fire(api, PL, {"user": {}}))
+        assert result["https://x/caught"] == [], "the channel's buffer reached action code"
+        assert len(result["https://x/big"]) == 300 * 1024
+
+
+def test_a_realm_asleep_between_runs_is_ended_whole(tmp_path: Path) -> None:
+    """A realm waits for its next run asleep in Atomics.wait, where terminating it would
+    leave its thread behind: realms evicted by newer ones must take their threads along."""
+    server = start(tmp_path, "sqlite", ACTIONSD_RUNTIME_REALMS="2")
+    try:
+        with client(server) as api:
+            made = [
+                create_action(
+                    api, code=handler(PL, f"api.idToken.setCustomClaim('https://x/n', {n});")
+                )
+                for n in range(8)
+            ]
+            for n, action in enumerate(made):
+                assert wait_status(api, action["id"])["status"] == "built"
+                result = test_run(api, action["id"], {"user": {}})
+                assert result["outcome"]["idToken"]["claims"] == {"https://x/n": n}, result
+                if n == 1:
+                    worker = runtime_worker(server)
+                    threads = worker.num_threads()
+            assert worker.is_running()
+            # Two warm realms before and after six evictions: their threads, not eight.
+            assert worker.num_threads() <= threads + 1, (threads, worker.num_threads())
+    finally:
+        server.stop()
+
+
+# Work that is not a timer, left running when the handler returns: a digest after digest.
+LEFT_RUNNING = """
+if (!globalThis.looping) {
+  globalThis.looping = true;
+  globalThis.ticks = 0;
+  (async () => { for (;;) { await crypto.subtle.digest('SHA-256', new Uint8Array(64)); globalThis.ticks++; } })();
+}
+api.idToken.setCustomClaim('https://x/ticks', globalThis.ticks);
+"""
+
+
+def test_work_an_execution_leaves_running_sleeps_with_its_realm(
+    serve: CliServer, api: httpx.Client
+) -> None:
+    """Between its runs a realm is asleep: what an execution left running (no timer, so
+    nothing clears it) goes on only while its own action runs again, and takes no CPU
+    from the other realms of its worker meanwhile."""
+    bind(api, PL, handler(PL, LEFT_RUNNING))
+    worker = runtime_worker(serve)
+    first = claims(fire(api, PL, {"user": {}}))["https://x/ticks"]
+    before = sum(worker.cpu_times()[:2])
+    time.sleep(1)
+    idle = sum(worker.cpu_times()[:2]) - before
+    second = claims(fire(api, PL, {"user": {}}))["https://x/ticks"]
+    assert idle < 0.2, f"the worker used {idle:.2f} s of CPU while nothing ran"
+    assert second - first < 200, f"{second - first} digests ran between two executions"
 
 
 # ---- §4: memory and output limits ----------------------------------------------------------

@@ -14,7 +14,7 @@ from actionsd.builds.npm import NpmBuilder
 from actionsd.builds.worker import STALE_CLAIM_NS, BuildWorker
 from actionsd.db.schema import actions, executions
 from actionsd.runtime.executions import ExecutionStore
-from actionsd.runtime.service import Runtime
+from actionsd.runtime.service import FlowResult, Runtime
 from actionsd.util import now_ns
 from tests.conftest import make_settings
 from tests.helpers import create_action
@@ -155,3 +155,46 @@ def test_executions_expire_after_retention(server: InProcessServer) -> None:
             conn.execute(executions.delete().where(executions.c.id == "old-one"))
     finally:
         store.close()
+
+
+def test_runs_and_answers_of_any_size_cross_a_realms_channel(
+    server: InProcessServer, api: httpx.Client
+) -> None:
+    """A realm's channel grows to fit a run or an answer, up to 32 MB each way: past that,
+    the action fails with the limit named, and the realm goes on serving."""
+    mb = 1024 * 1024
+    bind(
+        api,
+        PL,
+        handler(
+            PL,
+            """
+            const n = event.user.app_metadata.repeat;
+            for (let i = 0; i < n; i++) api.idToken.setCustomClaim('https://x/c' + (i % event.user.app_metadata.keys), 'c'.repeat(event.user.app_metadata.size));
+            api.idToken.setCustomClaim('https://x/length', event.user.app_metadata.blob.length);
+            """,
+        ),
+    )
+    runtime = Runtime.open(
+        server.settings.model_copy(update={"runtime_memory_mb": 512, "runtime_rss_mb": 2048})
+    )
+
+    def fire(blob: int, repeat: int = 0, size: int = 0, keys: int = 1) -> FlowResult:
+        metadata = {"blob": "b" * blob, "repeat": repeat, "size": size, "keys": keys}
+        return runtime.fire(PL, {"user": {"app_metadata": metadata}})
+
+    try:
+        # A 3 MB run, then a 3 MB answer (six calls that leave one 500 KB claim).
+        assert fire(3 * mb).outcome["idToken"]["claims"] == {"https://x/length": 3 * mb}
+        grown = fire(10, repeat=6, size=500 * 1024).outcome["idToken"]["claims"]
+        assert len(grown["https://x/c0"]) == 500 * 1024 and grown["https://x/length"] == 10
+        too_big = fire(33 * mb)
+        assert too_big.error is not None
+        assert "exceed the 32 MB a run may hold" in too_big.error["message"], too_big.error
+        too_many = fire(10, repeat=3, size=11 * mb, keys=3)
+        assert too_many.error is not None
+        assert "exceed the 32 MB an answer may hold" in too_many.error["message"], too_many.error
+        assert "idToken" not in too_many.outcome, "nothing of the refused answer applies"
+        assert fire(5).outcome["idToken"]["claims"] == {"https://x/length": 5}
+    finally:
+        runtime.close()

@@ -1,6 +1,7 @@
 // One action version's realm: a Deno Web Worker of its own, with read access to that
 // version's dependency folders only. worker.cjs (the protocol realm) starts it from a
-// Blob, sends `init` once and `run` per execution; only structured-clone data crosses.
+// Blob and posts `init` once; each run and its answer then cross as JSON text through
+// the channel, a SharedArrayBuffer only this file's closure holds (docs/runtime.md).
 // Module scope persists across executions; what one execution starts ends with it.
 import { createRequire } from 'node:module';
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -16,10 +17,25 @@ const lock = (target, name, value) => {
   }
 };
 
-// Taken before any action code runs: the realm's answers go through this one only. The
-// global is taken from action code (contain), so that an action cannot post an answer
-// for a run and then keep its thread busy past every deadline.
+// Taken before any action code runs: the realm's answers go through these only. The
+// global postMessage is taken from action code (contain), and every built-in the channel
+// uses is captured here, so that an action can neither reach the channel's buffer (and
+// answer for a run, then keep its thread busy past every deadline) nor change how an
+// answer is written.
 const post = globalThis.postMessage.bind(globalThis);
+const uncurry = (fn) => Function.prototype.call.bind(fn);
+const { load: atomicLoad, store: atomicStore, notify, wait } = Atomics;
+const { parse: parseJson, stringify } = JSON;
+const encodeInto = uncurry(TextEncoder.prototype.encodeInto);
+const decode = uncurry(TextDecoder.prototype.decode);
+const subarray = uncurry(Object.getPrototypeOf(Uint8Array.prototype).subarray);
+const grow = uncurry(SharedArrayBuffer.prototype.grow);
+const bufferBytes = uncurry(Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength').get);
+const maxBufferBytes = uncurry(Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'maxByteLength').get);
+const { max, min } = Math;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const close = globalThis.close;
 
 let nodeRequire = null;
 let triggers = null;
@@ -182,14 +198,17 @@ function load() {
   return module.exports;
 }
 
-async function run(msg) {
+// Answers through done(reply), called once: not through the promise run returns, whose
+// then an action can reach (Promise.prototype), as it can this function's awaits; that
+// would only end its own execution early, which returning early does as well.
+async function run(msg, done) {
   const action = { logs: [], logBytes: 0, commands: [], failure: null, id: msg.id };
   current = action;
-  // The event and outcome arrive as JSON text: parsing it twice (the api's view, the
-  // action's own copy) costs less than cloning a structured message.
-  const state = { event: JSON.parse(msg.event), outcome: JSON.parse(msg.outcome), cache: msg.cache };
   let error = null;
   try {
+    // The event and outcome arrive as JSON text: parsing it twice (the api's view, the
+    // action's own copy) costs less than cloning a structured message.
+    const state = { event: JSON.parse(msg.event), outcome: JSON.parse(msg.outcome), cache: msg.cache };
     await executions.run(msg.id, async () => {
       const exportsObj = load();
       const handler = exportsObj && exportsObj[msg.handler];
@@ -208,18 +227,59 @@ async function run(msg) {
   for (const clear of owned.get(msg.id) || []) clear();
   owned.delete(msg.id);
   current = null;
-  const reply = { id: msg.id, logs: action.logs.join(''), commands: action.commands, error };
-  try {
-    post(reply);
-  } catch (_) {
-    reply.commands = [];
-    reply.error = { name: 'Error', message: 'api arguments must be plain data (strings, numbers, objects, arrays)' };
-    post(reply);
-  }
+  done({ __proto__: null, id: msg.id, logs: action.logs.join(''), commands: action.commands, error });
+}
+
+// ---- the channel (its layout: worker.cjs, class Realm) -----------------------------------
+// Between runs the realm's thread sleeps in Atomics.wait, which a run reaches sooner than
+// a posted message (docs/benchmarks.md). Nothing of an execution runs meanwhile: its
+// timers are gone, and what else it left waits for its action's next run.
+const IDLE = 0, REQUEST = 1, ANSWER = 2, STOP = 3;
+const HEADER = 8;
+
+function serveChannel(buffer) {
+  const header = new Int32Array(buffer, 0, 2);
+  const data = new Uint8Array(buffer, HEADER); // tracks the buffer's length as it grows
+  const failed = (id, message) => stringify({
+    __proto__: null, id, logs: '', commands: [], error: { __proto__: null, name: 'Error', message },
+  });
+  const answer = (reply) => {
+    let text;
+    try { text = stringify(reply); } catch (_) { text = failed(reply.id, "The action's api calls could not be written as JSON"); }
+    let { read, written } = encodeInto(encoder, text, data);
+    if (read < text.length) {
+      const most = maxBufferBytes(buffer);
+      grow(buffer, max(bufferBytes(buffer), min(most, HEADER + text.length * 3)));
+      ({ read, written } = encodeInto(encoder, text, data));
+      if (read < text.length) {
+        text = failed(reply.id, `The action's api calls and logs exceed the ${(most - HEADER) / 1048576} MB an answer may hold`);
+        ({ read, written } = encodeInto(encoder, text, data));
+      }
+    }
+    atomicStore(header, 1, written);
+    atomicStore(header, 0, ANSWER);
+    notify(header, 0);
+  };
+  const next = () => {
+    for (;;) {
+      const state = atomicLoad(header, 0);
+      if (state === REQUEST || state === STOP) return state;
+      wait(header, 0, state);
+    }
+  };
+  const serveNext = () => {
+    if (next() === STOP) { close(); return; }
+    const msg = parseJson(decode(decoder, subarray(data, 0, atomicLoad(header, 1))));
+    run(msg, (reply) => { answer(reply); serveNext(); });
+  };
+  serveNext();
 }
 
 self.onmessage = (e) => {
   const msg = e.data;
-  if (msg.type === 'init') { init(msg); post({ id: 'ready' }); }
-  else if (msg.type === 'run') run(msg);
+  if (msg.type !== 'init') return;
+  self.onmessage = null;
+  init(msg);
+  post({ id: 'ready' });
+  serveChannel(msg.channel);
 };

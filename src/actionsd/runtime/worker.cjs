@@ -37,6 +37,15 @@ const OUTCOME_LIMIT = 1024 * 1024;
 const MEMORY_EXCEEDED = 'The action exceeded its memory limit';
 const realmUrl = URL.createObjectURL(new Blob([realmSource], { type: 'application/javascript' }));
 
+// Each realm's channel: a SharedArrayBuffer of [state, byte length] as two Int32 and then
+// one message as UTF-8 JSON text, a run's or its answer's, in turn (realm.js). It grows
+// to fit a message, up to CHANNEL_MAX (docs/runtime.md, "Limits").
+const IDLE = 0, REQUEST = 1, ANSWER = 2, STOP = 3;
+const HEADER = 8;
+const CHANNEL_BYTES = 64 * 1024;
+const CHANNEL_MAX = 32 * 1024 * 1024;
+const decoder = new TextDecoder();
+
 const codes = new Map();   // version id -> source (kept so that an evicted realm can come back)
 const modules = new Map(); // module version id -> {version_id, code, secrets, deps_dir}
 const realms = new Map();  // version id -> Realm, in LRU order
@@ -57,18 +66,20 @@ class Realm {
     });
     this.pending = null;
     this.seq = 0;
+    this.channel = new SharedArrayBuffer(HEADER + CHANNEL_BYTES, { maxByteLength: HEADER + CHANNEL_MAX });
+    this.header = new Int32Array(this.channel, 0, 2);
+    this.data = new Uint8Array(this.channel, HEADER);
     // Starting a realm (20-70 ms, more under load) is boot time, not the action's.
     this.ready = new Promise((resolve) => { this.booted = resolve; });
     this.worker.onmessage = (e) => {
       const data = e.data;
       if (data && data.id === 'ready') { this.isReady = true; this.booted(); }
-      else if (this.pending && data && data.id === this.pending.id) this.pending.resolve(data);
     };
     this.worker.onerror = (e) => { e.preventDefault(); this.fail(new Error(String(e.message || 'the action realm failed'))); };
     this.worker.postMessage({
       type: 'init', triggers: triggersSource, code: codes.get(spec.version_id),
       version_id: spec.version_id, deps_dir: spec.deps_dir, modules: spec.modules,
-      module_specs: spec.module_specs,
+      module_specs: spec.module_specs, channel: this.channel,
     });
   }
 
@@ -88,13 +99,51 @@ class Realm {
     msg.id = `${++this.seq}`;
     return new Promise((resolve, reject) => {
       const done = (fn) => (value) => { this.pending = null; running = null; fn(value); };
-      this.pending = { id: msg.id, resolve: done(resolve), reject: done(reject) };
+      const pending = { id: msg.id, resolve: done(resolve), reject: done(reject) };
+      const text = JSON.stringify(msg);
+      let { read, written } = encoder.encodeInto(text, this.data);
+      if (read < text.length) {
+        this.channel.grow(Math.max(this.channel.byteLength, Math.min(HEADER + CHANNEL_MAX, HEADER + text.length * 3)));
+        ({ read, written } = encoder.encodeInto(text, this.data));
+        if (read < text.length) {
+          reject(new Error(`The event, outcome and secrets exceed the ${CHANNEL_MAX / 1048576} MB a run may hold`));
+          return;
+        }
+      }
+      this.pending = pending;
       running = this;
-      this.worker.postMessage(msg);
+      Atomics.store(this.header, 1, written);
+      Atomics.store(this.header, 0, REQUEST);
+      Atomics.notify(this.header, 0);
+      const waiting = Atomics.waitAsync(this.header, 0, REQUEST);
+      const answered = () => {
+        if (this.pending !== pending) return; // failed meanwhile by the watchdog
+        const state = Atomics.load(this.header, 0);
+        const length = Atomics.load(this.header, 1);
+        Atomics.store(this.header, 0, IDLE);
+        let reply;
+        try {
+          if (state !== ANSWER) throw new Error('the realm woke its channel without an answer');
+          if (length > this.data.length) throw new Error('the realm answered past its channel');
+          reply = JSON.parse(decoder.decode(this.data.subarray(0, length)));
+          if (reply === null || typeof reply !== 'object' || reply.id !== pending.id) throw new Error('the realm answered another run');
+        } catch (err) {
+          pending.reject(err);
+          return;
+        }
+        pending.resolve(reply);
+      };
+      if (waiting.async) waiting.value.then(answered); else answered();
     });
   }
 
-  terminate() { this.worker.terminate(); }
+  // A realm asleep in Atomics.wait is woken first: terminating it there would leave its
+  // thread behind.
+  terminate() {
+    Atomics.store(this.header, 0, STOP);
+    Atomics.notify(this.header, 0);
+    this.worker.terminate();
+  }
 }
 
 // While an action runs, one watchdog checks the flow's deadline and the process's memory
