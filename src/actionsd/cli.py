@@ -229,10 +229,8 @@ def serve(
         # Idle keep-alive connections must not hold a stop up for long.
         "timeout_graceful_shutdown": 5,
         "timeout_keep_alive": settings.keep_alive_seconds,
-        # The standard library's event loop, not uvloop: same throughput, but at 64
-        # connections uvloop left some requests unread for hundreds of milliseconds
-        # (p99 of the trivial endpoint 117-129 ms, of PATCH 379-393 ms; 13 and 31-34 ms
-        # with this loop; docs/benchmarks.md).
+        # The standard library's event loop, not uvloop: same throughput, but under many
+        # connections uvloop left some requests unread for a long time (docs/benchmarks.md).
         "loop": "asyncio",
         **ssl,
     }

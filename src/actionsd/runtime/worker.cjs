@@ -69,7 +69,7 @@ class Realm {
     this.channel = new SharedArrayBuffer(HEADER + CHANNEL_BYTES, { maxByteLength: HEADER + CHANNEL_MAX });
     this.header = new Int32Array(this.channel, 0, 2);
     this.data = new Uint8Array(this.channel, HEADER);
-    // Starting a realm (20-70 ms, more under load) is boot time, not the action's.
+    // Starting a realm is boot time, not the action's (docs/runtime.md, "Limits").
     this.ready = new Promise((resolve) => { this.booted = resolve; });
     this.worker.onmessage = (e) => {
       const data = e.data;
