@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -107,19 +107,28 @@ def handler(trigger: str, body: str) -> str:
 
 
 @contextmanager
-def pong_server() -> Iterator[int]:
-    """A local HTTP server (not actionsd) on 127.0.0.1 answering "pong"; its port."""
+def pong_server(keep_alive: float | None = None, seen: list[int] | None = None) -> Iterator[int]:
+    """A local HTTP server (not actionsd) on 127.0.0.1 answering "pong"; its port. With
+    ``keep_alive``, connections stay open until idle for that many seconds; ``seen``
+    collects each request's client port, one per connection."""
 
     class Pong(BaseHTTPRequestHandler):
+        if keep_alive is not None:
+            protocol_version = "HTTP/1.1"
+            timeout = keep_alive
+
         def do_GET(self) -> None:
+            if seen is not None:
+                seen.append(self.client_address[1])
             self.send_response(200)
+            self.send_header("Content-Length", "4")
             self.end_headers()
             self.wfile.write(b"pong")
 
         def log_message(self, *args: object) -> None:
             pass
 
-    httpd = HTTPServer(("127.0.0.1", 0), Pong)
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Pong)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
         yield int(httpd.server_address[1])

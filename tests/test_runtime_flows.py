@@ -3,15 +3,13 @@ redirects, executions, the test endpoint."""
 
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
 from tests.helpers import by_id, deploy, error
-from tests.runtime_helpers import bind, execution, fire, handler, root
+from tests.runtime_helpers import bind, execution, fire, handler, pong_server, root
 from tests.servers import InProcessServer
 
 PL = "post-login"
@@ -292,33 +290,15 @@ def test_a_kept_alive_connection_closed_while_its_realm_slept_is_not_reused(
     """A realm sleeps between runs and reads nothing from its sockets: a connection its
     fetch keeps alive, which the other side closes meanwhile, must not fail the next run."""
     seen: list[int] = []
-
-    class KeepAlive(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        timeout = 0.5  # an idle connection is closed after half a second
-
-        def do_GET(self) -> None:
-            seen.append(self.client_address[1])
-            self.send_response(200)
-            self.send_header("Content-Length", "4")
-            self.end_headers()
-            self.wfile.write(b"pong")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), KeepAlive)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
+    # An idle connection is closed after half a second.
+    with pong_server(keep_alive=0.5, seen=seen) as port:
         fetch = "const r = await fetch(event.url); api.idToken.setCustomClaim('https://x/r', await r.text());"
         bind(api, PL, handler(PL, fetch))
-        event = {"url": f"http://127.0.0.1:{httpd.server_address[1]}/"}
         answers = []
         for gap in (0, 0, 1.5, 0, 1.5):
             time.sleep(gap)
-            answers.append(fire(api, PL, event)["outcome"]["idToken"]["claims"]["https://x/r"])
-        assert answers == ["pong"] * 5
-        assert seen[0] == seen[1], "back to back, the connection is kept alive"
-        assert len(set(seen)) == 3, "after each gap, a new one"
-    finally:
-        httpd.shutdown()
+            result = fire(api, PL, {"url": f"http://127.0.0.1:{port}/"})
+            answers.append(result["outcome"]["idToken"]["claims"]["https://x/r"])
+    assert answers == ["pong"] * 5
+    assert seen[0] == seen[1], "back to back, the connection is kept alive"
+    assert len(set(seen)) == 3, "after each gap, a new one"
