@@ -433,6 +433,41 @@ def test_timers_and_rejections_of_one_execution_never_reach_another(api: httpx.C
     assert "LEAKED" not in result["results"][0]["response"]["logs"], result
 
 
+# Every built-in the realm's timer bookkeeping could go through, patched to lose track.
+UNTRACKED = """
+if (!globalThis.patched) {
+  globalThis.patched = true;
+  globalThis.ticks = 0;
+  const { AsyncLocalStorage } = require('node:async_hooks');
+  Map.prototype.get = function () { return undefined; };
+  Map.prototype.set = function () { return this; };
+  Set.prototype.add = function () { return this; };
+  Set.prototype[Symbol.iterator] = function* () {};
+  globalThis.push = Array.prototype.push;
+  Array.prototype.push = function () { return this.length; };
+  Object.defineProperty(Array.prototype, '0', { set() {}, configurable: true });
+  AsyncLocalStorage.prototype.getStore = function () { return undefined; };
+  AsyncLocalStorage.prototype.run = function (store, fn, ...args) { return fn(...args); };
+  setInterval(() => { globalThis.ticks++; }, 5);
+  return;
+}
+const before = globalThis.ticks;
+await new Promise((r) => setTimeout(r, 200));
+// The api records calls with these: put back, to report.
+delete Array.prototype[0];
+Array.prototype.push = globalThis.push;
+api.idToken.setCustomClaim('https://x/ticks', globalThis.ticks - before);
+"""
+
+
+def test_an_action_cannot_keep_its_timers_past_its_execution(api: httpx.Client) -> None:
+    """The realm keeps each execution's timers where an action cannot reach: with the
+    built-ins the bookkeeping could use patched away, its interval still ends with it."""
+    bind(api, PL, handler(PL, UNTRACKED))
+    fire(api, PL, {"user": {}})
+    assert claims(fire(api, PL, {"user": {}})) == {"https://x/ticks": 0}
+
+
 def test_a_late_rejection_fails_no_later_execution_of_the_same_action(api: httpx.Client) -> None:
     """Work that is not a timer (here a digest off the thread) outlives its execution; when
     it rejects, the execution running then is not the one to blame."""

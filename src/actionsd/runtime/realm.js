@@ -43,7 +43,12 @@ let handlerExports = null; // the action's module.exports, once loaded
 let loadError = null;      // a SyntaxError or a throw at load: every run fails with it
 let current = null;        // {id, logs, logBytes, failure}
 const executions = new AsyncLocalStorage();
-const owned = new Map(); // execution id -> Set of timer clear functions
+// Execution id -> {n, 0: clear, 1: clear, ...}: records without a prototype, so that no
+// patched Map, Set or Array method can lose a timer that must end with its execution.
+const owned = Object.create(null);
+const getStore = uncurry(AsyncLocalStorage.prototype.getStore);
+const runIn = uncurry(AsyncLocalStorage.prototype.run);
+const { apply } = Reflect;
 
 // ---- what an execution may not start, or must end with it ----------------------------
 function contain(req) {
@@ -78,13 +83,12 @@ function contain(req) {
   lock(cluster, 'fork', refuse('cluster.fork()'));
 
   // Timers belong to the execution that made them and end with it.
-  const track = (set, clear) => (fn, ...rest) => {
-    const id = executions.getStore();
-    const handle = set(fn, ...rest);
+  const track = (set, clear) => (...args) => {
+    const id = getStore(executions);
+    const handle = apply(set, undefined, args);
     if (id !== undefined) {
-      let mine = owned.get(id);
-      if (!mine) owned.set(id, (mine = new Set()));
-      mine.add(() => clear(handle));
+      const mine = owned[id] || (owned[id] = { __proto__: null, n: 0 });
+      mine[mine.n++] = () => clear(handle);
     }
     return handle;
   };
@@ -100,7 +104,7 @@ function contain(req) {
   const format = (args) => args.map((a) => (typeof a === 'string' ? a : safeJson(a))).join(' ');
   for (const level of ['log', 'info', 'warn', 'error', 'debug', 'trace']) {
     console[level] = (...args) => {
-      if (!current || executions.getStore() !== current.id || current.logBytes > LOG_LIMIT) return;
+      if (!current || getStore(executions) !== current.id || current.logBytes > LOG_LIMIT) return;
       const line = format(args) + '\n';
       current.logBytes += line.length;
       current.logs.push(current.logBytes > LOG_LIMIT ? '[log output truncated]\n' : line);
@@ -109,7 +113,7 @@ function contain(req) {
   // Only the execution that made the failing promise or callback fails: the async context
   // travels with it, so a late rejection of an earlier execution never blames a later one.
   const failCurrent = (reason) => {
-    if (current && !current.failure && executions.getStore() === current.id) current.failure = reason;
+    if (current && !current.failure && getStore(executions) === current.id) current.failure = reason;
   };
   g.addEventListener('unhandledrejection', (e) => { e.preventDefault(); failCurrent(e.reason); });
   g.addEventListener('error', (e) => { e.preventDefault(); failCurrent(e.error); });
@@ -209,7 +213,7 @@ async function run(msg, done) {
     // The event and outcome arrive as JSON text: parsing it twice (the api's view, the
     // action's own copy) costs less than cloning a structured message.
     const state = { event: JSON.parse(msg.event), outcome: JSON.parse(msg.outcome), cache: msg.cache };
-    await executions.run(msg.id, async () => {
+    await runIn(executions, msg.id, async () => {
       const exportsObj = load();
       const handler = exportsObj && exportsObj[msg.handler];
       if (typeof handler !== 'function') return;
@@ -224,8 +228,9 @@ async function run(msg, done) {
   } catch (err) {
     error = errorJson(err);
   }
-  for (const clear of owned.get(msg.id) || []) clear();
-  owned.delete(msg.id);
+  const mine = owned[msg.id];
+  delete owned[msg.id];
+  for (let i = 0; mine && i < mine.n; i++) mine[i]();
   current = null;
   done({ __proto__: null, id: msg.id, logs: action.logs.join(''), commands: action.commands, error });
 }
