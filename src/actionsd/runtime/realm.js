@@ -239,7 +239,8 @@ async function run(msg, done) {
 // Between runs the realm's thread sleeps in Atomics.wait, which a run reaches sooner than
 // a posted message (docs/benchmarks.md). Nothing of an execution runs meanwhile: its
 // timers are gone, and what else it left waits for its action's next run.
-const IDLE = 0, REQUEST = 1, ANSWER = 2, STOP = 3;
+// The states this side reads or writes; the protocol realm sets IDLE (0) once it has read an answer.
+const REQUEST = 1, ANSWER = 2, STOP = 3;
 const HEADER = 8;
 
 function serveChannel(buffer) {

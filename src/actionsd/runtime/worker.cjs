@@ -39,7 +39,8 @@ const realmUrl = URL.createObjectURL(new Blob([realmSource], { type: 'applicatio
 
 // Each realm's channel: a SharedArrayBuffer of [state, byte length] as two Int32 and then
 // one message as UTF-8 JSON text, a run's or its answer's, in turn (realm.js). It grows
-// to fit a message, up to CHANNEL_MAX (docs/runtime.md, "Limits").
+// to fit a message, up to CHANNEL_MAX (docs/runtime.md, "Limits"). realm.js writes its
+// answers the same way with built-ins taken before action code loads, so the two stay apart.
 const IDLE = 0, REQUEST = 1, ANSWER = 2, STOP = 3;
 const HEADER = 8;
 const CHANNEL_BYTES = 64 * 1024;
